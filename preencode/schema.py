@@ -20,7 +20,7 @@ _MISSING = object()
 
 def describe(value: Any) -> str:
     """A short rendering of a JSON value for error messages."""
-    text = json.dumps(value) if not isinstance(value, str) else json.dumps(value)
+    text = json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -76,11 +76,15 @@ class Node:
 
     def _typed(self, key: str, default: Any, check: Callable[[Any], bool], expected: str,
                fallback: Any) -> Any:
-        value = self.raw(key, default)
-        if value is None and key not in self.data:
-            return fallback if default is _MISSING else default
-        if value is default and key not in self.data:
-            return value
+        self.seen.add(key)
+        if key not in self.data:
+            if default is _MISSING:
+                self.problem(key, "is required but missing")
+                return fallback
+            return default
+        value = self.data[key]
+        if value is None and default is None:
+            return None
         if not check(value):
             self.problem(key, f"expected {expected}, got {describe(value)}")
             return fallback if default is _MISSING or default is None else default
@@ -115,12 +119,10 @@ class Node:
         """The child object at ``key`` (None when optional and absent or null)."""
         value = self.raw(key, _MISSING if required else None)
         if value is None:
-            return None if not required or key not in self.data else self._null(key)
+            if required and key in self.data:
+                self.problem(key, "expected an object, got null")
+            return None
         return Node(value, self.key_path(key), self.problems)
-
-    def _null(self, key: str) -> None:
-        self.problem(key, "expected an object, got null")
-        return None
 
     def list(self, key: str, default: Any = _MISSING) -> list:
         return self._typed(key, default, lambda v: isinstance(v, list), "a list", [])

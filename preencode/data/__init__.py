@@ -1,0 +1,1 @@
+"""Datasets: configs, audio sources, pre-encoded latents, loaders."""
