@@ -1,0 +1,45 @@
+"""``preencode encode`` / ``pre_encode.py``: validate everything, plan, encode, summarise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from .options import parse_options
+from .validate import validate
+
+log = logging.getLogger("preencode")
+
+EXIT_OK, EXIT_USAGE, EXIT_FAILED_INPUTS = 0, 2, 3
+
+
+def format_summary(s: dict) -> str:
+    return (f"Done: {s['encoded']} encoded, {s['skipped']} skipped (already done), {s['failed']} failed, "
+            f"{s['rejected']} rejected by custom metadata; {s['complete']}/{s['inputs']} inputs complete.\n"
+            f"Audio: {s['audio_hours']:.4f} h in {s['wall_seconds']:.1f} s wall "
+            f"({s['realtime_factor']:.2f}x realtime). Output: {s['output']}")
+
+
+def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
+    opts = parse_options(argv, prog)
+    job = validate(opts)  # configs, flags, checkpoint, output folder: before any model or data work
+
+    from ..data.dataset import PreEncodeDataset
+    from ..data.plan import build_plan
+    from .run import run
+    from .speed import batching_for, pre_bottleneck_for
+
+    plan = build_plan(job.dataset_config)
+    cfg = job.model_config
+    dataset = PreEncodeDataset(
+        plan.items, cfg.sample_rate, cfg.in_channels, opts.sample_size, random_crop=job.dataset_config.random_crop,
+        seed=opts.seed, drop_silent=opts.drop_silence or job.dataset_config.drop_silent,
+        augment_phase=opts.phase_flip or job.dataset_config.augment_phase)
+    summary = run(job, plan, dataset, pre_bottleneck_fn=pre_bottleneck_for(job), make_batches=batching_for(job, plan))
+    if not summary:  # ranks other than 0
+        return EXIT_OK
+    print(format_summary(summary), file=sys.stderr)
+    if summary["failed"]:
+        print(f"{summary['failed']} input(s) failed; see {job.output / 'failures.jsonl'}", file=sys.stderr)
+        return EXIT_FAILED_INPUTS
+    return EXIT_OK

@@ -1,0 +1,89 @@
+"""The output tree: ``<out>/<rank>/<13-digit id>.npy`` + ``.json`` (the .json written last, as the commit
+marker), ``details.json``, ``manifest.jsonl`` and ``failures.jsonl``; what is done; cleaning leftovers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ID_DIGITS = 13
+MANIFEST = "manifest.jsonl"
+FAILURES = "failures.jsonl"
+REJECTED = "rejected.jsonl"
+
+
+def format_id(index: int) -> str:
+    """The file name stem of input ``index``: its position in the sorted input list, 13 digits."""
+    if not 0 <= index < 10**ID_DIGITS:
+        raise ValueError(f"index {index} does not fit in {ID_DIGITS} digits")
+    return f"{index:0{ID_DIGITS}d}"
+
+
+def is_id(stem: str) -> bool:
+    return len(stem) == ID_DIGITS and stem.isdigit()
+
+
+def rank_dirs(output: Path) -> list[Path]:
+    if not output.exists():
+        return []
+    return sorted((p for p in output.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def is_temporary(name: str) -> bool:
+    return name.startswith(".") or name.endswith(".tmp")
+
+
+def iter_files(output: Path) -> Iterator[os.DirEntry]:
+    for folder in rank_dirs(output):
+        with os.scandir(folder) as entries:
+            yield from entries
+
+
+def done_indices(output: Path) -> set[int]:
+    """Inputs whose commit marker (``<id>.json`` beside ``<id>.npy``, or a tar shard) exists."""
+    done: set[int] = set()
+    for folder in rank_dirs(output):
+        names = set(os.listdir(folder))
+        for name in names:
+            stem, ext = os.path.splitext(name)
+            if ext == ".json" and is_id(stem) and f"{stem}.npy" in names:
+                done.add(int(stem))
+    return done
+
+
+def clean_leftovers(output: Path) -> int:
+    """Remove temporaries and latents without their commit marker (a killed run's leftovers)."""
+    removed = 0
+    for folder in rank_dirs(output):
+        names = set(os.listdir(folder))
+        for name in names:
+            stem, ext = os.path.splitext(name)
+            orphan = ext == ".npy" and is_id(stem) and f"{stem}.json" not in names
+            sidecar = name.endswith(".std.npz") and f"{name[:-len('.std.npz')]}.json" not in names
+            if is_temporary(name) or orphan or sidecar:
+                path = folder / name
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+                removed += 1
+    for name in os.listdir(output) if output.exists() else []:
+        if is_temporary(name):
+            (output / name).unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("Removed %d leftover file(s) of an interrupted run in %s.", removed, output)
+    return removed
+
+
+def remove_output(output: Path) -> None:
+    """Delete what an earlier run wrote (only our own files: rank folders, details, manifest, failures)."""
+    for folder in rank_dirs(output):
+        shutil.rmtree(folder)
+    for name in ("details.json", MANIFEST, FAILURES, REJECTED):
+        (output / name).unlink(missing_ok=True)

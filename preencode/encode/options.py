@@ -1,0 +1,113 @@
+"""Command-line options of ``pre_encode.py`` / ``preencode encode``: the spec's flags plus ours."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass
+from typing import Any
+
+DEFAULT_SAMPLE_SIZE = 1320960
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    model_config: str | None
+    ckpt_path: str | None
+    dataset_config: str
+    output_path: str
+    model_half: bool = False
+    batch_size: int = 1
+    sample_size: int = DEFAULT_SAMPLE_SIZE
+    is_discrete: bool = False
+    num_nodes: int = 1
+    num_workers: int = 4
+    strategy: str = "auto"
+    limit_batches: int | None = None
+    shuffle: bool = False
+    accelerator: str = "auto"
+    devices: str = "auto"
+    posterior: str = "sample"
+    seed: int = 0
+    overwrite: bool = False
+    skip_padding: bool = True
+    full_length: bool = False
+    output_format: str = "npy"
+    shard_size: int = 1000
+    store_std: bool = False
+    phase_flip: bool = False
+    drop_silence: bool = False
+    progress: str = "auto"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return number
+
+
+def _non_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return number
+
+
+def build_parser(prog: str = "preencode encode") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog, description="Encode an audio dataset to the latents (or tokens) of a frozen autoencoder.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    spec = p.add_argument_group("stable-audio-tools pre_encode.py options")
+    spec.add_argument("--model-config", help="path to the autoencoder model config (JSON)")
+    spec.add_argument("--ckpt-path", help="path to the UNWRAPPED autoencoder checkpoint (.ckpt or .safetensors)")
+    spec.add_argument("--model-half", action="store_true", help="half precision weights (float16 on CUDA; "
+                      "computed in float32 on CPU) and float16 latents on disk")
+    spec.add_argument("--dataset-config", required=True, help="path to the dataset config (JSON)")
+    spec.add_argument("--output-path", required=True, help="output folder")
+    spec.add_argument("--batch-size", type=_positive, default=1, help="windows per batch")
+    spec.add_argument("--sample-size", type=_positive, default=DEFAULT_SAMPLE_SIZE,
+                      help="audio samples to pad/crop each window to (a multiple of the downsampling ratio)")
+    spec.add_argument("--is-discrete", action="store_true", help="store the integer tokens of a discrete model")
+    spec.add_argument("--num-nodes", type=_positive, default=1, help="number of nodes")
+    spec.add_argument("--num-workers", type=_non_negative, default=4, help="data loader worker processes")
+    spec.add_argument("--strategy", default="auto", help="Lightning strategy (auto, ddp, ...)")
+    spec.add_argument("--limit-batches", type=_positive, default=None, help="encode at most this many batches per rank")
+    spec.add_argument("--shuffle", action="store_true", help="shuffle the processing order (ids do not change)")
+    ours = p.add_argument_group("preencode options")
+    ours.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, cuda, mps")
+    ours.add_argument("--devices", default="auto", help="devices per node: auto, a count, or a list like 0,1")
+    ours.add_argument("--posterior", choices=("sample", "mean"), default="sample",
+                      help="VAE models: store a posterior sample (as the reference) or its mean")
+    ours.add_argument("--seed", type=int, default=0,
+                      help="seed of posterior noise and random crops; each sample's draw depends only on it and the id")
+    ours.add_argument("--overwrite", action="store_true",
+                      help="delete an existing output made with other settings and start over")
+    ours.add_argument("--no-skip-padding", dest="skip_padding", action="store_false",
+                      help="encode every window in full, padding included (the reference's behaviour)")
+    ours.add_argument("--full-length", action="store_true",
+                      help="encode every file completely as one latent sequence instead of one window")
+    ours.add_argument("--output-format", choices=("npy", "wds"), default="npy",
+                      help="npy: the spec's <rank>/<id>.npy + .json; wds: WebDataset tar shards per rank")
+    ours.add_argument("--shard-size", type=_positive, default=1000, help="samples per tar shard (--output-format wds)")
+    ours.add_argument("--store-std", action="store_true",
+                      help="VAE models: also store the posterior std in <id>.std.npz beside each latent")
+    ours.add_argument("--phase-flip", action="store_true",
+                      help="invert the phase of a random half of the clips, as the reference does (off by default)")
+    ours.add_argument("--drop-silence", action="store_true", help="skip clips that are entirely silent")
+    ours.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
+                      help="progress display: a bar on a terminal, one log line per second otherwise")
+    return p
+
+
+def parse_options(argv: list[str], prog: str = "preencode encode") -> EncodeOptions:
+    args = build_parser(prog).parse_args(argv)
+    return EncodeOptions(**vars(args))

@@ -1,0 +1,155 @@
+"""Running an encode job with Lightning: every input window encoded exactly once across ranks and workers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as L
+import torch
+
+from ..models.checkpoint import load_autoencoder
+from .callbacks import LatentWriter
+from .details import write_json_atomic
+from .layout import FAILURES, MANIFEST, REJECTED, clean_leftovers, done_indices, remove_output
+from .loader import EncodeDataModule
+from .module import EncodeModule, EncodeSettings
+from .validate import Job
+
+log = logging.getLogger(__name__)
+
+
+def _gather(obj: Any) -> list[Any]:
+    """All ranks' ``obj`` (a list of one where there is no process group)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        out: list[Any] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(out, obj)
+        return out
+    return [obj]
+
+
+def manifest_lines(items: list[Any]) -> list[str]:
+    return [json.dumps({"id": it.id, "path": it.path, "fingerprint": it.input_fingerprint()}, sort_keys=True)
+            for it in items]
+
+
+def check_manifest(output: Path, lines: list[str]) -> None:
+    from ..errors import UserError
+
+    path = output / MANIFEST
+    if not path.exists():
+        return
+    old = path.read_text(encoding="utf-8").splitlines()
+    if old != lines:
+        changed = sum(1 for a, b in zip(old, lines) if a != b) + abs(len(old) - len(lines))
+        raise UserError(f"The inputs changed since {output} was started ({len(old)} inputs then, {len(lines)} now, "
+                        f"{changed} differ); ids are positions in the sorted input list and would no longer match.",
+                        "Encode the new inputs into another --output-path, or pass --overwrite to start over.")
+
+
+class _Preparer:
+    """Runs in every rank once the process group exists: rank 0 prepares the folder, then all compute the
+    same pending list (two barriers keep the scan consistent)."""
+
+    def __init__(self, job: Job, manifest: list[str], n_items: int) -> None:
+        self.job, self.manifest, self.n_items = job, manifest, n_items
+        self.skipped = 0
+
+    def __call__(self, trainer: L.Trainer, datamodule: EncodeDataModule) -> None:
+        out = self.job.output
+        if trainer.global_rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
+            if self.job.options.overwrite:
+                remove_output(out)
+            clean_leftovers(out)
+            write_json_atomic(out / "details.json", self.job.details)
+            if not (out / MANIFEST).exists():
+                tmp = out / f".{MANIFEST}.tmp"
+                tmp.write_text("\n".join(self.manifest) + "\n", encoding="utf-8")
+                tmp.replace(out / MANIFEST)
+        trainer.strategy.barrier("preencode-prepared")
+        done = done_indices(out)
+        datamodule.pending = [i for i in range(self.n_items) if i not in done]
+        self.skipped = self.n_items - len(datamodule.pending)
+        trainer.strategy.barrier("preencode-scanned")
+
+
+def run(job: Job, plan: Any, dataset: Any, pre_bottleneck_fn: Any = None, make_batches: Any = None,
+        make_writer: Any = None) -> dict[str, Any]:
+    """Encode ``plan`` with ``dataset``; returns the run summary (complete on global rank 0)."""
+    opts = job.options
+    started = time.monotonic()
+    manifest = [line.rstrip("\n") for line in manifest_lines(plan.items)]
+    if job.resuming and not opts.overwrite:
+        check_manifest(job.output, manifest)
+    model = load_autoencoder(job.model_config, opts.ckpt_path, half=opts.model_half, device="cpu")
+    settings = EncodeSettings(posterior=opts.posterior, seed=opts.seed, is_discrete=opts.is_discrete,
+                              store_std=opts.store_std, out_dtype=job.out_dtype)
+    module = EncodeModule(model, settings, pre_bottleneck_fn)
+    preparer = _Preparer(job, manifest, len(plan.items))
+    datamodule = EncodeDataModule(dataset, [], opts.batch_size, opts.num_workers, opts.shuffle, opts.seed,
+                                  make_batches=make_batches, on_setup=lambda t: preparer(t, datamodule))
+    writer = LatentWriter(job.output, job.model_config.sample_rate, opts.progress, make_writer)
+    use_half = opts.model_half and torch.cuda.is_available() and opts.accelerator in ("auto", "gpu", "cuda")
+    trainer = L.Trainer(
+        accelerator=opts.accelerator, devices=_devices(opts.devices), num_nodes=opts.num_nodes,
+        strategy=opts.strategy, precision="16-true" if use_half else "32-true",
+        limit_predict_batches=opts.limit_batches, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
+        callbacks=[writer], inference_mode=True,
+    )
+    trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    stats = _gather({"encoded": writer.stats.encoded, "seconds": writer.stats.audio_seconds,
+                     "failures": writer.stats.failures, "rejected": writer.stats.rejected,
+                     "attempted": writer.stats.attempted})
+    summary: dict[str, Any] = {}
+    if trainer.global_rank == 0:
+        summary = _finish(job, plan, preparer.skipped, stats, time.monotonic() - started)
+    trainer.strategy.barrier("preencode-finished")
+    return summary
+
+
+def _devices(value: str) -> Any:
+    if value == "auto":
+        return "auto"
+    if value.isdigit():
+        return int(value)
+    return [int(v) for v in value.split(",") if v.strip()]
+
+
+def _finish(job: Job, plan: Any, skipped: int, stats: list[dict], wall: float) -> dict[str, Any]:
+    out = job.output
+    clean_leftovers(out)
+    done = done_indices(out)
+    attempted = {i for s in stats for i in s["attempted"]}
+    failures = [f for s in stats for f in s["failures"]]
+    failures += [f.to_json() for f in plan.failures]
+    old = _read_jsonl(out / FAILURES)
+    # Keep earlier records of inputs that are still not done and were not retried in this run.
+    failures += [f for f in old if f.get("index") is not None and f["index"] not in done and f["index"] not in attempted]
+    failures.sort(key=lambda f: (f.get("index") is None, f.get("index") or 0, f.get("path", "")))
+    _write_jsonl(out / FAILURES, failures)
+    rejected = [r for s in stats for r in s["rejected"]]
+    if rejected or (out / REJECTED).exists():
+        _write_jsonl(out / REJECTED, sorted(rejected, key=lambda r: r.get("index") or 0))
+    seconds = sum(s["seconds"] for s in stats)
+    return {
+        "output": str(out), "inputs": len(plan.items), "encoded": sum(s["encoded"] for s in stats),
+        "skipped": skipped, "failed": len(failures), "rejected": len(rejected), "complete": len(done),
+        "audio_hours": seconds / 3600, "wall_seconds": wall, "realtime_factor": seconds / wall if wall else 0.0,
+    }
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,108 @@
+"""Everything checked before any model or data work: configs, flags, checkpoint, the output folder."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.config import DatasetConfig, load_dataset_config
+from ..errors import UserError
+from ..models.config import AutoencoderConfig, parse_autoencoder_config
+from ..models.checkpoint import file_sha256
+from ..schema import load_json
+from .details import build_details, check_compatible
+from .options import EncodeOptions
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated encode job."""
+
+    options: EncodeOptions
+    model_config: AutoencoderConfig
+    dataset_config: DatasetConfig
+    output: Path
+    details: dict[str, Any]
+    resuming: bool
+    out_dtype: str
+
+
+def token_layout(config: AutoencoderConfig) -> tuple[int, int, str]:
+    """(num_quantizers, codebook_size, numpy dtype name) of a discrete model, from its config."""
+    cfg = config.bottleneck.config
+    if config.bottleneck.type == "fsq":
+        count, size = int(cfg.get("num_codebooks", 1)), math.prod(cfg.get("levels", [1]))
+    else:
+        count, size = int(cfg.get("n_codebooks", 9)), int(cfg.get("codebook_size", 1024))
+    dtype = next(d for d in ("uint8", "uint16", "int32", "int64") if size - 1 <= np.iinfo(d).max)
+    return count, size, dtype
+
+
+def nearest_multiples(value: int, step: int) -> tuple[int, int]:
+    low = (value // step) * step
+    return (low if low > 0 else step), low + step
+
+
+def validate(opts: EncodeOptions) -> Job:
+    """Check the whole job up front; raises :class:`UserError` with the fix."""
+    if not opts.model_config:
+        raise UserError("--model-config is required.", "Pass the autoencoder's config JSON (vae_config.json).")
+    if not opts.ckpt_path:
+        raise UserError("--ckpt-path is required; refusing to encode with random weights.",
+                        "Pass the unwrapped autoencoder checkpoint (vae_model.ckpt).")
+    raw_model = load_json(opts.model_config, "Model config")
+    model_config = parse_autoencoder_config(raw_model, source=opts.model_config)
+    dataset_config = load_dataset_config(opts.dataset_config)
+    if dataset_config.dataset_type == "pre_encoded":
+        raise UserError(f"{opts.dataset_config} is a pre_encoded dataset config; there is no audio to encode.",
+                        "Pass an audio_dir or wds dataset config.")
+    ratio = model_config.downsampling_ratio
+    if opts.sample_size % ratio:
+        low, high = nearest_multiples(opts.sample_size, ratio)
+        raise UserError(f"--sample-size {opts.sample_size} is not a multiple of the model's downsampling ratio "
+                        f"{ratio}.", f"Use {low} or {high}.")
+    discrete_model = model_config.bottleneck.is_discrete
+    if opts.is_discrete and not discrete_model:
+        raise UserError(f"--is-discrete was given but the model's bottleneck "
+                        f"({model_config.bottleneck.type or 'none'}) is continuous.",
+                        "Drop --is-discrete to store continuous latents.")
+    if discrete_model and not opts.is_discrete:
+        raise UserError(f"The model has a discrete {model_config.bottleneck.type} bottleneck.",
+                        "Pass --is-discrete to store its tokens.")
+    is_vae = model_config.bottleneck.type == "vae"
+    if opts.store_std and not is_vae:
+        raise UserError("--store-std needs a vae bottleneck (there is no posterior std to store).",
+                        "Drop --store-std.")
+    if opts.output_format == "wds" and opts.store_std:
+        raise UserError("--store-std is not supported with --output-format wds.", "Use --output-format npy.")
+    ckpt = Path(opts.ckpt_path)
+    if not ckpt.is_file():
+        raise UserError(f"Checkpoint not found: {ckpt}.", "Check --ckpt-path.")
+    output = Path(opts.output_path)
+    if output.exists() and not output.is_dir():
+        raise UserError(f"--output-path {output} exists and is not a folder.", "Choose another --output-path.")
+
+    out_dtype = "float16" if opts.model_half else "float32"
+    latent = {
+        "latent_dim": model_config.latent_dim,
+        "downsampling_ratio": ratio,
+        "sample_rate": model_config.sample_rate,
+        "audio_channels": model_config.in_channels,
+        "is_discrete": discrete_model,
+        "dtype": token_layout(model_config)[2] if discrete_model else out_dtype,
+        "num_quantizers": token_layout(model_config)[0] if discrete_model else None,
+        "codebook_size": token_layout(model_config)[1] if discrete_model else None,
+        "posterior": opts.posterior if is_vae else None,
+        "posterior_std_sidecar": opts.store_std,
+    }
+    mode = {"skip_padding_exact": True, "full_length": opts.full_length, "random_crop": dataset_config.random_crop,
+            "seed": opts.seed, "phase_flip": opts.phase_flip, "output_format": opts.output_format,
+            "drop_silence": opts.drop_silence}
+    details = build_details(model_config=raw_model, dataset_config=dataset_config.raw, sample_size=opts.sample_size,
+                            args=opts.to_json(), checkpoint_sha256=file_sha256(ckpt), latent=latent, mode=mode)
+    resuming = False if opts.overwrite else check_compatible(output, details)
+    return Job(opts, model_config, dataset_config, output, details, resuming, out_dtype)
