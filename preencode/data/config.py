@@ -58,6 +58,9 @@ class DatasetConfig:
     max_silence_duration: float = 0.25
     volume_norm: bool = False
     volume_norm_param: tuple[float, float] = (-16.0, 2.0)
+    # pre-encoding options (not in the reference, which always drops silence and flips phase)
+    drop_silent: bool = False
+    augment_phase: bool = False
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -93,6 +96,8 @@ def parse_dataset_config(data: Any, source: str = "dataset config") -> DatasetCo
         max_silence_duration=root.number("max_silence_duration", 0.25),
         volume_norm=root.bool("volume_norm", False),
         volume_norm_param=tuple(_pair(root, "volume_norm_param", [-16, 2])),
+        drop_silent=root.bool("drop_silent", False),
+        augment_phase=root.bool("augment_phase", False),
         raw=data if isinstance(data, dict) else {},
     )
     for key in _REFERENCE_ONLY_KEYS:

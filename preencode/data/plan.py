@@ -1,0 +1,122 @@
+"""The plan: every input item of a dataset config, in a deterministic order, plus scan failures.
+
+Items are sorted within each dataset (files by relative path; tar samples by shard path, then
+member order) and datasets follow the config's order. ``item.index`` is the position in this list
+and becomes the 13-digit output id, so the same inputs give the same ids on every run, whatever
+the number of ranks or workers.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from dataclasses import dataclass, field
+
+from ..audio import AUDIO_EXTENSIONS
+from ..errors import DatasetError
+from .config import DatasetConfig, DatasetEntry
+from .failures import Failure
+from .metadata import load_custom_metadata_fn
+from .sources import Item, scan_folder
+from .sources.wds import (Shard, index_local_shard, index_s3_shard, list_s3_shards, member_relpath,
+                          shards_from_found)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    """``items`` in output order (``items[i].index == i``) and the inputs that failed while scanning."""
+
+    items: list[Item] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def build_plan(config: DatasetConfig, extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> Plan:
+    """Scan every dataset of ``config`` (``audio_dir`` or ``wds``).
+
+    Custom metadata modules are imported once here, so that a broken module stops the run before
+    any work instead of failing every sample.
+
+    Raises:
+        DatasetError: a pre_encoded config, a dataset folder that does not exist, an S3 prefix that
+            cannot be listed, a broken custom metadata module, or no input at all.
+    """
+    if config.dataset_type not in ("audio_dir", "wds"):
+        raise DatasetError(f"Cannot pre-encode a {config.dataset_type!r} dataset config.",
+                           "Use a config with dataset_type 'audio_dir' or 'wds'.")
+    _warn_ignored_options(config)
+    plan = Plan()
+    for entry in config.datasets:
+        if entry.custom_metadata_module:
+            load_custom_metadata_fn(entry.custom_metadata_module)
+        before = len(plan.items)
+        if config.dataset_type == "audio_dir":
+            _add_audio_dir(plan, entry, extensions)
+        else:
+            _add_wds(plan, entry)
+        count = len(plan.items) - before
+        log.info("Dataset %r: %d inputs", entry.id, count)
+        if count == 0:
+            log.warning("Dataset %r (%s) has no audio inputs", entry.id, entry.path or entry.s3_path)
+    if not plan.items:
+        where = ", ".join(str(e.path or e.s3_path) for e in config.datasets)
+        raise DatasetError(f"No audio inputs found in {where} ({len(plan.failures)} scan failures).",
+                           f"Check the paths; audio files need one of the extensions {', '.join(extensions)}.")
+    return plan
+
+
+def _warn_ignored_options(config: DatasetConfig) -> None:
+    if config.raw.get("drop_last") is True:
+        log.warning("drop_last is ignored for pre-encoding: the last, partial batch is encoded too.")
+    for key in ("remove_silence", "volume_norm"):
+        if config.raw.get(key):
+            log.warning("%s is a training-time option of the reference and is not applied when pre-encoding.", key)
+
+
+def _append(plan: Plan, entry: DatasetEntry, path: str, relpath: str, fingerprint, member=None) -> None:
+    plan.items.append(Item(len(plan.items), entry.id, path, relpath, fingerprint, member,
+                           entry.custom_metadata_module, entry.profile))
+
+
+def _local_root(entry: DatasetEntry) -> str:
+    root = entry.path or ""
+    if not os.path.isdir(root):
+        what = "does not exist" if not os.path.exists(root) else "is not a folder"
+        raise DatasetError(f"Dataset {entry.id!r}: path {root} {what}.", "Fix 'path' in the dataset config.")
+    return root
+
+
+def _add_audio_dir(plan: Plan, entry: DatasetEntry, extensions: tuple[str, ...]) -> None:
+    found, failures = scan_folder(_local_root(entry), extensions, entry.id)
+    plan.failures.extend(failures)
+    for f in found:
+        _append(plan, entry, f.path, f.relpath, f.fingerprint)
+
+
+def _add_wds(plan: Plan, entry: DatasetEntry) -> None:
+    if entry.s3_path:
+        try:
+            shards = list_s3_shards(entry.s3_path, entry.profile)
+        except (OSError, ValueError) as err:
+            raise DatasetError(f"Dataset {entry.id!r}: cannot list {entry.s3_path} ({err}).",
+                               "Check the bucket, AWS credentials/profile and AWS_ENDPOINT_URL.") from err
+        index = functools.partial(index_s3_shard, profile=entry.profile, dataset_id=entry.id)
+    else:
+        found, failures = scan_folder(_local_root(entry), ("tar",), entry.id)
+        plan.failures.extend(failures)
+        shards = shards_from_found(found)
+        index = functools.partial(index_local_shard, dataset_id=entry.id)
+    for shard in shards:
+        _add_shard(plan, entry, shard, index)
+
+
+def _add_shard(plan: Plan, entry: DatasetEntry, shard: Shard, index) -> None:
+    members, failures = index(shard)
+    plan.failures.extend(failures)
+    for m in members:
+        _append(plan, entry, f"{shard.url}#{m.name}", member_relpath(shard, m.name), shard.fingerprint, m)
