@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from .errors import UserError
@@ -35,6 +36,13 @@ def setup_logging(debug: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s" if debug else "%(message)s",
                         stream=sys.stderr)
+    if not debug:
+        # Lightning's banner lines (GPU available, tips) and warnings about our own sampler are noise here.
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message=".*custom batch sampler.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
 def run_guarded(entry: Callable[[list[str]], int], argv: list[str], debug: bool) -> int:

@@ -23,10 +23,8 @@ class RankStats:
 
 
 def record_of(item: Any) -> dict[str, Any]:
-    if hasattr(item, "to_json"):
-        return item.to_json()
-    if isinstance(item, dict):
-        return {k: v for k, v in item.items() if k != "rejected"}
+    if hasattr(item, "to_dict"):
+        return item.to_dict()
     return {"path": "?", "stage": "unknown", "reason": str(item)}
 
 

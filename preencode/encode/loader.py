@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..data.failures import Rejection
+
 
 def split_for_rank(pending: Sequence[int], world_size: int, rank: int) -> list[int]:
     """Contiguous, balanced share of ``pending`` for ``rank``: every index exactly once over all ranks."""
@@ -36,7 +38,7 @@ def collate(items: list[Any]) -> dict[str, Any]:
     for item in items:
         if isinstance(item, dict) and "audio" in item:
             samples.append(item)
-        elif isinstance(item, dict) and item.get("rejected"):
+        elif isinstance(item, Rejection):
             rejected.append(item)
         else:
             failures.append(item)

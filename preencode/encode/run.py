@@ -20,6 +20,10 @@ from .module import EncodeModule, EncodeSettings
 from .validate import Job
 
 log = logging.getLogger(__name__)
+if not logging.getLogger("preencode").isEnabledFor(logging.DEBUG):
+    # Lightning's banner (GPU available, tips) is noise for an inference job.
+    for _name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 def _gather(obj: Any) -> list[Any]:
@@ -126,7 +130,7 @@ def _finish(job: Job, plan: Any, skipped: int, stats: list[dict], wall: float) -
     done = done_indices(out)
     attempted = {i for s in stats for i in s["attempted"]}
     failures = [f for s in stats for f in s["failures"]]
-    failures += [f.to_json() for f in plan.failures]
+    failures += [f.to_dict() for f in plan.failures]
     old = _read_jsonl(out / FAILURES)
     # Keep earlier records of inputs that are still not done and were not retried in this run.
     failures += [f for f in old if f.get("index") is not None and f["index"] not in done and f["index"] not in attempted]
