@@ -23,6 +23,8 @@ class RankStats:
 
 
 def record_of(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
     if hasattr(item, "to_dict"):
         return item.to_dict()
     return {"path": "?", "stage": "unknown", "reason": str(item)}

@@ -1,5 +1,5 @@
-"""The output tree: ``<out>/<rank>/<13-digit id>.npy`` + ``.json`` (the .json written last, as the commit
-marker), ``details.json``, ``manifest.jsonl`` and ``failures.jsonl``; what is done; cleaning leftovers."""
+"""The output tree: ``<out>/<rank>/<13-digit id>.npy`` + ``.json`` (the .npy renamed into place last, as the
+commit marker), ``details.json``, ``manifest.jsonl`` and ``failures.jsonl``; what is done; cleaning leftovers."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def iter_files(output: Path) -> Iterator[os.DirEntry]:
 
 
 def done_indices(output: Path) -> set[int]:
-    """Inputs whose commit marker (``<id>.json`` beside ``<id>.npy``, or a tar shard) exists."""
+    """Inputs whose ``<id>.npy`` (the commit marker) and ``<id>.json`` both exist."""
     done: set[int] = set()
     for folder in rank_dirs(output):
         names = set(os.listdir(folder))
@@ -57,14 +57,15 @@ def done_indices(output: Path) -> set[int]:
 
 
 def clean_leftovers(output: Path) -> int:
-    """Remove temporaries and latents without their commit marker (a killed run's leftovers)."""
+    """Remove a killed run's leftovers: temporaries, and metadata or sidecars whose latent is missing."""
     removed = 0
     for folder in rank_dirs(output):
         names = set(os.listdir(folder))
         for name in names:
             stem, ext = os.path.splitext(name)
-            orphan = ext == ".npy" and is_id(stem) and f"{stem}.json" not in names
-            sidecar = name.endswith(".std.npz") and f"{name[:-len('.std.npz')]}.json" not in names
+            orphan = ((ext == ".npy" and is_id(stem) and f"{stem}.json" not in names)
+                      or (ext == ".json" and is_id(stem) and f"{stem}.npy" not in names))
+            sidecar = name.endswith(".std.npz") and f"{name[:-len('.std.npz')]}.npy" not in names
             if is_temporary(name) or orphan or sidecar:
                 path = folder / name
                 if path.is_dir():

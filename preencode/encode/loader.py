@@ -39,9 +39,9 @@ def collate(items: list[Any]) -> dict[str, Any]:
         if isinstance(item, dict) and "audio" in item:
             samples.append(item)
         elif isinstance(item, Rejection):
-            rejected.append(item)
+            rejected.append(item.to_dict())  # plain dicts: Lightning cannot move frozen dataclasses
         else:
-            failures.append(item)
+            failures.append(item.to_dict())
     batch: dict[str, Any] = {"failures": failures, "rejected": rejected, "audio": None, "indices": [],
                              "metadata": [], "lengths": None}
     if samples:

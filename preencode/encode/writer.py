@@ -1,7 +1,7 @@
 """Writing latents atomically, in a background thread with a bounded queue.
 
-Each file is written to a temporary name and renamed; the ``.json`` goes last and marks the sample as
-complete, so a killed run never leaves a truncated or orphaned file that a loader would pick up.
+Each file is written to a temporary name and renamed, the ``.npy`` last: it marks the sample as
+complete, so a killed run never leaves a truncated or orphaned latent that a loader would pick up.
 """
 
 from __future__ import annotations
@@ -55,11 +55,11 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def _write_atomic(path: Path, payload: bytes) -> None:
+def _write_tmp(path: Path, payload: bytes) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         f.write(payload)
-    os.replace(tmp, path)
+    return tmp
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -69,7 +69,13 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 
 class NpyWriter:
-    """Writes ``<rank_dir>/<id>.npy`` (+ ``<id>.std.npz``) then ``<id>.json``."""
+    """Writes ``<rank_dir>/<id>.json`` (+ ``<id>.std.npz``) and ``<id>.npy``.
+
+    Every file is first written in full under a temporary name; the renames then put the ``.npy`` in
+    place last, so it is the commit marker: loaders (ours and stable-audio-tools') look for ``.npy``
+    files, and a killed run can at worst leave a ``.json`` or temporary file that no loader reads and
+    the next run removes.
+    """
 
     def __init__(self, rank_dir: Path) -> None:
         self.rank_dir = rank_dir
@@ -77,13 +83,18 @@ class NpyWriter:
 
     def write(self, sample: EncodedSample) -> None:
         stem = format_id(sample.index)
-        _write_atomic(self.rank_dir / f"{stem}.npy", npy_bytes(sample.latent))
+        final = [self.rank_dir / f"{stem}.json"]
+        meta = json.dumps(json_safe(sample.metadata), ensure_ascii=False).encode("utf-8")
+        temps = [_write_tmp(final[0], meta)]
         if sample.std is not None:
             buf = io.BytesIO()
             np.savez(buf, std=sample.std)
-            _write_atomic(self.rank_dir / f"{stem}.std.npz", buf.getvalue())
-        meta = json.dumps(json_safe(sample.metadata), ensure_ascii=False).encode("utf-8")
-        _write_atomic(self.rank_dir / f"{stem}.json", meta)
+            final.append(self.rank_dir / f"{stem}.std.npz")
+            temps.append(_write_tmp(final[-1], buf.getvalue()))
+        final.append(self.rank_dir / f"{stem}.npy")
+        temps.append(_write_tmp(final[-1], npy_bytes(sample.latent)))
+        for tmp, path in zip(temps, final):
+            os.replace(tmp, path)
 
     def close(self) -> None:
         pass

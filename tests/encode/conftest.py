@@ -1,0 +1,69 @@
+"""Fixtures for encode tests: a folder of real audio files and a tiny autoencoder checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from preencode.models.factory import build_autoencoder
+from tests.helpers import randomized, save_ckpt, tiny_config, write_json
+
+SR = 16000
+SAMPLE_SIZE = 256  # 32 latent frames of the tiny model (ratio 8)
+
+
+def write_clips(folder: Path, lengths: list[int], channels: list[int] | None = None, sr: int = SR) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, n in enumerate(lengths):
+        ch = channels[i] if channels else 2
+        data = (0.3 * rng.standard_normal((n, ch))).astype(np.float32)
+        path = folder / f"clip_{i:03d}.wav"
+        sf.write(path, data, sr, subtype="FLOAT")
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def model_files(tmp_path):
+    """(config path, checkpoint path, model) of a tiny stereo VAE at 16 kHz."""
+    model = randomized(build_autoencoder(tiny_config(sample_rate=SR)), seed=3)
+    return (write_json(tmp_path / "vae_config.json", tiny_config(sample_rate=SR)),
+            save_ckpt(model, tmp_path / "vae_model.ckpt"), model)
+
+
+def dataset_config(tmp_path: Path, folder: Path, **extra) -> Path:
+    cfg = {"dataset_type": "audio_dir", "datasets": [{"id": "clips", "path": str(folder)}],
+           "random_crop": False, "drop_last": False, **extra}
+    return write_json(tmp_path / "dataset.json", cfg)
+
+
+@pytest.fixture
+def clips(tmp_path):
+    """Seven clips, shorter, equal to and longer than the window, mono and stereo."""
+    lengths = [100, 256, 400, 37, 1000, 255, 180]
+    channels = [2, 1, 2, 2, 1, 2, 2]
+    folder = tmp_path / "audio"
+    write_clips(folder, lengths, channels)
+    return folder, dataset_config(tmp_path, folder)
+
+
+def encode_args(model_files, dataset_cfg: Path, out: Path, *extra: str) -> list[str]:
+    config, ckpt, _ = model_files
+    return ["encode", "--model-config", str(config), "--ckpt-path", str(ckpt), "--dataset-config", str(dataset_cfg),
+            "--output-path", str(out), "--sample-size", str(SAMPLE_SIZE), "--num-workers", "0",
+            "--accelerator", "cpu", "--progress", "none", *extra]
+
+
+def read_output(out: Path) -> dict[str, tuple[np.ndarray, dict]]:
+    """{id: (latent, metadata)} over every rank folder."""
+    result = {}
+    for npy in sorted(out.glob("*/*.npy")):
+        assert npy.stem not in result, f"duplicate id {npy.stem}"
+        result[npy.stem] = (np.load(npy), json.loads(npy.with_suffix(".json").read_text()))
+    return result
