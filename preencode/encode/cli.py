@@ -6,7 +6,6 @@ import logging
 import sys
 
 from .options import parse_options
-from .validate import validate
 
 log = logging.getLogger("preencode")
 
@@ -22,6 +21,8 @@ def format_summary(s: dict) -> str:
 
 def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
     opts = parse_options(argv, prog)
+    from .validate import validate
+
     job = validate(opts)  # configs, flags, checkpoint, output folder: before any model or data work
 
     from ..data.dataset import PreEncodeDataset
