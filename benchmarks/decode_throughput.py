@@ -72,7 +72,7 @@ def main() -> None:
                 path = root / f"in_{sr}.{ext}"
                 write(path, data, sr, ext)
                 load_audio(path, TARGET_SR, 2)  # warm up (filters, codecs)
-                wall = best_time(lambda: load_audio(path, TARGET_SR, 2), args.repeats)
+                wall = best_time(lambda path=path: load_audio(path, TARGET_SR, 2), args.repeats)
                 rows.append((f"{ext} {sr / 1000:g} kHz -> 44.1 kHz stereo, whole {args.seconds:g} s file",
                              args.seconds, wall))
         long = music_like(600, 48000, seed=1)

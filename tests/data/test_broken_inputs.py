@@ -94,13 +94,16 @@ _AS_NOBODY = textwrap.dedent("""
     load_window(os.path.join(sys.argv[1], "good.wav"), sample_rate=16000, channels=1, sample_size=8000,
                 random_crop=True, rng=window_rng(0, 0))
     os.setgid(65534); os.setuid(65534)
-    plan = build_plan(parse_dataset_config({"dataset_type": "audio_dir", "datasets": [{"id": "p", "path": sys.argv[1]}]}))
+    config = {"dataset_type": "audio_dir", "datasets": [{"id": "p", "path": sys.argv[1]}]}
+    plan = build_plan(parse_dataset_config(config))
     ds = PreEncodeDataset(plan.items, sample_rate=16000, channels=1, sample_size=8000)
     for f in plan.failures:
         print("SCAN", os.path.basename(f.path), f.reason)
     for r in (ds[i] for i in range(len(ds))):
-        print("FAIL" if isinstance(r, Failure) else "OK", os.path.basename(r.path if isinstance(r, Failure) else r["metadata"]["path"]),
-              r.reason if isinstance(r, Failure) else "")
+        if isinstance(r, Failure):
+            print("FAIL", os.path.basename(r.path), r.reason)
+        else:
+            print("OK", os.path.basename(r["metadata"]["path"]), "")
 """)
 
 

@@ -141,3 +141,10 @@ def test_dataloader_with_workers_over_split_ranks(folder):
     assert sorted(seen) == list(range(len(plan.items)))
     direct = ds[0]["audio"]
     assert np.array_equal(direct.numpy(), ds[0]["audio"].numpy())
+
+
+def test_channel_count_the_file_cannot_give_is_a_failure(folder):
+    _, plan = _plan(folder)
+    stereo = next(i for i, it in enumerate(plan.items) if it.relpath == "long.flac")
+    result = PreEncodeDataset(plan.items, SR, 6, SR)[stereo]
+    assert isinstance(result, Failure) and "cannot convert 2-channel audio to 6 channels" in result.reason

@@ -31,7 +31,8 @@ def test_local_shards_indexed_in_order_with_metadata(tmp_path):
     write_shard(tmp_path / "b" / "shard-1.tar", sample_members("s/k3", "wav") + sample_members("s/k4", "mp3"))
     write_shard(tmp_path / "a.tar", sample_members("k1", "flac", {"text": "a dog barks", "bpm": 120})
                 + sample_members("k2", "ogg", {"title": "x"}))
-    write_shard(tmp_path / "c.tar", [("lonely.json", b"{}"), ("t.txt", b"hello")] + sample_members("k5", "opus", sr=48000))
+    write_shard(tmp_path / "c.tar",
+                [("lonely.json", b"{}"), ("t.txt", b"hello")] + sample_members("k5", "opus", sr=48000))
     (tmp_path / "d.tar").write_bytes(b"this is not a tar file at all" * 40)
     config, plan = _plan(tmp_path)
     assert [(i.index, i.relpath) for i in plan.items] == [
