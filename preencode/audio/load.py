@@ -95,9 +95,8 @@ def load_window(source: AudioSource, *, sample_rate: int, channels: int, sample_
     """
     name = source_name(source, name)
     info = probe(source, name)
-    if info.frames == 0 and info.exact:
-        raise AudioLoadError(name, "file has no audio samples (0 frames)")
-    if seek and info.exact and info.frames is not None:
+    # A header length of 0 can also mean "unknown" (streamed FLAC): such files are decoded whole.
+    if seek and info.exact and info.frames:
         total = resampled_length(info.frames, info.sample_rate, sample_rate)
         if total >= _SEEK_MIN_RATIO * sample_size:
             window = choose_window(total, sample_size, random_crop, rng)
