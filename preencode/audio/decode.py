@@ -114,7 +114,10 @@ def probe(source: AudioSource, name: str | None = None) -> AudioInfo:
 
 
 def _unreadable_reason(sf_reason: str, av_err: Exception) -> str:
-    return f"not a readable audio file (libsndfile: {sf_reason.strip()}; FFmpeg: {av_err})"
+    """One sentence for a file neither backend can open (FFmpeg's reason is the informative one)."""
+    log.debug("libsndfile: %s", sf_reason)
+    detail = getattr(av_err, "strerror", None) or str(av_err)
+    return f"not a readable audio file: neither libsndfile nor FFmpeg recognise it ({detail})"
 
 
 def decode(source: AudioSource, start: int = 0, frames: int | None = None,
@@ -151,7 +154,7 @@ def _decode_soundfile(handle: sf.SoundFile, start: int, frames: int | None, name
         want = -1 if frames is None else frames
         data = handle.read(want, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioLoadError(name, f"decoding failed ({err})") from err
+        raise AudioLoadError(name, f"decoding failed, the file is truncated or corrupt (libsndfile: {err})") from err
     if exact:
         expected = max(0, total - start) if frames is None else max(0, min(frames, total - start))
         if data.shape[0] < expected:

@@ -54,7 +54,8 @@ def load_audio(path: AudioSource, sample_rate: int | None = None, channels: int 
         ``(audio, sr)``: float32 tensor ``[C, T]`` clamped to [-1, 1] and its sample rate.
 
     Raises:
-        AudioLoadError: the file cannot be opened or decoded, is empty, or holds NaN/Inf.
+        AudioLoadError: the file cannot be opened or decoded, is empty, holds NaN/Inf, or cannot be
+            converted to ``channels`` (e.g. stereo to 6 channels).
     """
     name = source_name(path, name)
     audio, sr = decode(path, name=name)
@@ -64,7 +65,7 @@ def load_audio(path: AudioSource, sample_rate: int | None = None, channels: int 
     if sample_rate is not None and sample_rate != sr:
         audio, sr = resample(audio, sr, sample_rate), sample_rate
     if channels is not None:
-        audio = convert_channels(audio, channels)
+        audio = _convert(audio, channels, name)
     return torch.from_numpy(np.clip(audio, -1.0, 1.0)), sr
 
 
@@ -86,33 +87,40 @@ def load_window(source: AudioSource, *, sample_rate: int, channels: int, sample_
     """Load the ``sample_size`` window of a file that the reference's pad/crop would pick.
 
     ``total`` (the resampled length of the whole file) decides the window; with ``seek`` and an
-    exact header length only the window (plus a margin) is decoded and resampled.
+    exact header length only the window (plus a margin) is decoded and resampled; then only that
+    part is checked for NaN/Inf.
 
     Raises:
         AudioLoadError: the file cannot be used (see :func:`load_audio`).
     """
     name = source_name(source, name)
     info = probe(source, name)
-    if info.frames == 0 and info.exact:
-        raise AudioLoadError(name, "file has no audio samples (0 frames)")
-    if seek and info.exact and info.frames is not None:
+    # A header length of 0 can also mean "unknown" (streamed FLAC): such files are decoded whole.
+    if seek and info.exact and info.frames:
         total = resampled_length(info.frames, info.sample_rate, sample_rate)
         if total >= _SEEK_MIN_RATIO * sample_size:
             window = choose_window(total, sample_size, random_crop, rng)
             audio = _decode_window(source, name, info.frames, info.sample_rate, sample_rate, window, channels)
-            return _finish(audio, window, sample_rate, info.sample_rate, info.channels, channels, True)
+            return _finish(audio, window, sample_rate, info.sample_rate, info.channels, channels, True, name)
     audio, sr = decode(source, name=name)
     check_samples(audio, name)
     source_channels = audio.shape[0]
     audio = reduce_channels(audio, channels)
     audio = resample(audio, sr, sample_rate)
     window = choose_window(audio.shape[1], sample_size, random_crop, rng)
-    return _finish(pad_crop(audio, window), window, sample_rate, sr, source_channels, channels, False)
+    return _finish(pad_crop(audio, window), window, sample_rate, sr, source_channels, channels, False, name)
+
+
+def _convert(audio: np.ndarray, channels: int, name: str) -> np.ndarray:
+    try:
+        return convert_channels(audio, channels)
+    except ValueError as err:
+        raise AudioLoadError(name, str(err)) from err
 
 
 def _finish(chunk: np.ndarray, window: Window, sample_rate: int, source_rate: int, source_channels: int,
-            channels: int, seeked: bool) -> WindowedAudio:
-    chunk = np.clip(convert_channels(chunk, channels), -1.0, 1.0).astype(np.float32, copy=False)
+            channels: int, seeked: bool, name: str) -> WindowedAudio:
+    chunk = np.clip(_convert(chunk, channels, name), -1.0, 1.0).astype(np.float32, copy=False)
     return WindowedAudio(torch.from_numpy(np.ascontiguousarray(chunk)), window, sample_rate, source_rate,
                          source_channels, seeked)
 

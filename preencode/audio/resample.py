@@ -22,10 +22,15 @@ def _stream(sr_in: int, sr_out: int, channels: int, quality: str) -> soxr.Resamp
 
 
 def resampled_length(frames: int, sr_in: int, sr_out: int) -> int:
-    """Length soxr gives when resampling ``frames`` samples: nearest integer, halves rounded down."""
+    """Length soxr gives when resampling ``frames`` samples.
+
+    libsoxr rounds ``frames / io_ratio`` to nearest with ``io_ratio = sr_in / sr_out`` as a double,
+    so exact halves go either way; this repeats that arithmetic (checked against soxr in the tests,
+    ties included).
+    """
     if sr_in == sr_out:
         return frames
-    return (2 * frames * sr_out + sr_in - 1) // (2 * sr_in)
+    return int(frames / (sr_in / sr_out) + 0.5)
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int, quality: str = QUALITY) -> np.ndarray:

@@ -85,6 +85,10 @@ class PreEncodeDataset(torch.utils.data.Dataset):
         except _ItemFailed as failed:
             log.warning("Skipping %s (%s): %s", item.path, failed.stage, failed.reason)
             return Failure(item.path, failed.stage, failed.reason, item.index, item.dataset_id)
+        except Exception as err:  # last resort: one odd file must not stop a multi-hour run
+            log.exception("Unexpected error on %s", item.path)
+            return Failure(item.path, "decode", f"unexpected {type(err).__name__}: {err}", item.index,
+                           item.dataset_id)
 
     def _load(self, item: Item) -> Result:
         rng = window_rng(self.seed, item.index)

@@ -9,6 +9,7 @@ the number of ranks or workers.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 import logging
 import os
 from dataclasses import dataclass, field
@@ -19,10 +20,11 @@ from .config import DatasetConfig, DatasetEntry
 from .failures import Failure
 from .metadata import load_custom_metadata_fn
 from .sources import Item, scan_folder
-from .sources.wds import (Shard, index_local_shard, index_s3_shard, list_s3_shards, member_relpath,
-                          shards_from_found)
+from .sources.wds import index_local_shard, index_s3_shard, list_s3_shards, member_relpath, shards_from_found
 
 log = logging.getLogger(__name__)
+
+_INDEX_THREADS = 8
 
 
 @dataclass
@@ -111,12 +113,10 @@ def _add_wds(plan: Plan, entry: DatasetEntry) -> None:
         plan.failures.extend(failures)
         shards = shards_from_found(found)
         index = functools.partial(index_local_shard, dataset_id=entry.id)
-    for shard in shards:
-        _add_shard(plan, entry, shard, index)
-
-
-def _add_shard(plan: Plan, entry: DatasetEntry, shard: Shard, index) -> None:
-    members, failures = index(shard)
-    plan.failures.extend(failures)
-    for m in members:
-        _append(plan, entry, f"{shard.url}#{m.name}", member_relpath(shard, m.name), shard.fingerprint, m)
+    # Indexing reads headers (I/O bound): shards are indexed in parallel, results kept in shard order.
+    with ThreadPoolExecutor(max_workers=_INDEX_THREADS) as pool:
+        indexed = list(pool.map(index, shards))
+    for shard, (members, failures) in zip(shards, indexed, strict=True):
+        plan.failures.extend(failures)
+        for m in members:
+            _append(plan, entry, f"{shard.url}#{m.name}", member_relpath(shard, m.name), shard.fingerprint, m)

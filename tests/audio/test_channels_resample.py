@@ -44,6 +44,15 @@ def test_resampled_length_matches_soxr(frames, pair):
 
 
 @pytest.mark.parametrize("pair", PAIRS)
+def test_resampled_length_matches_soxr_on_exact_halves(pair):
+    sr_in, sr_out = pair
+    ties = [n for n in range(1, 200000) if (2 * n * sr_out) % (2 * sr_in) == sr_in][:25]
+    for frames in ties:
+        out = resample(np.zeros((1, frames), np.float32), sr_in, sr_out)
+        assert out.shape[1] == resampled_length(frames, sr_in, sr_out), frames
+
+
+@pytest.mark.parametrize("pair", PAIRS)
 def test_cached_stream_equals_one_shot_soxr(pair):
     sr_in, sr_out = pair
     rng = np.random.default_rng(1)
