@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import copy
+import os
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
-if not SPEC.exists():  # a clone placed elsewhere: look beside the checkout's parent too
-    SPEC = Path(__file__).resolve().parents[1] / "shared" / "spec"
+def _find_spec() -> Path:
+    """The read-only reference material: ``$PREENCODE_SPEC_DIR``, or ``shared/spec`` beside the checkout."""
+    candidates = [os.environ.get("PREENCODE_SPEC_DIR", ""), Path(__file__).resolve().parents[2] / "shared" / "spec",
+                  Path(__file__).resolve().parents[1] / "shared" / "spec", Path("/work/shared/spec")]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "sao_vae_state_dict_keys.json").exists():
+            return Path(candidate)
+    return Path(candidates[1])
+
+
+SPEC = _find_spec()
 
 
 def tiny_config(channels: int = 2, bottleneck: dict | None = None, latent_dim: int = 4,

@@ -52,4 +52,12 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int, quality: str = QUALITY)
     stream.clear()
     out = stream.resample_chunk(np.ascontiguousarray(audio.T, dtype=np.float32), last=True)
     stream.clear()
-    return np.ascontiguousarray(out.T)
+    out = np.ascontiguousarray(out.T)
+    # soxr's length on exact halves has been seen to differ between runs: fix it so lengths never
+    # depend on it (at most one sample is trimmed or zero-padded).
+    expected = resampled_length(frames, sr_in, sr_out)
+    if out.shape[1] > expected:
+        out = out[:, :expected]
+    elif out.shape[1] < expected:
+        out = np.pad(out, ((0, 0), (0, expected - out.shape[1])))
+    return out
