@@ -196,7 +196,8 @@ def format_result(result: Verification) -> str:
                      + (f" ({result.shards} tar shards)" if result.shards else "") + ", no problems.")
     else:
         lines.extend(result.problems)
-        lines.append(f"FAILED: {len(result.problems):,} problems in {result.root} "
+        count = len(result.problems)
+        lines.append(f"FAILED: {count:,} problem{'' if count == 1 else 's'} in {result.root} "
                      f"({result.latents:,} latents checked).")
     return "\n".join(lines)
 
