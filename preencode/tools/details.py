@@ -189,10 +189,10 @@ def read_details(root: str | Path, model_config: str | Path | None = None) -> De
             latent = _merge(latent, latent_from_model_config(stored, f"{DETAILS_NAME} model_config", flag))
         elif isinstance(stored, str):
             found = _model_config_file(stored, root)
-            if found is None:
+            if found is None and model_config is None:
                 details.problems.append(f"{details.path}: the model config it names ({stored}) is not readable; "
                                         "pass --model-config to supply it")
-            else:
+            elif found is not None:
                 try:
                     parsed = json.loads(found.read_text(encoding="utf-8"))
                 except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -58,16 +58,17 @@ def format_report(summary: Summary) -> str:
     rows.append(("audio", f"{hours}  ({summary.seconds_source})"))
     if summary.frames_total:
         share = summary.frames_valid / summary.frames_total
-        rows.append(("frames", f"{_count(summary.frames_total)} total, {_count(summary.frames_valid)} valid "
-                               f"({share:.1%})"))
+        frames = f"{_count(summary.frames_total)} total, {_count(summary.frames_valid)} valid ({share:.1%})"
+        rows.append(("frames", frames))
     shapes = ", ".join(f"{shape} ({_count(n)})" for shape, n in summary.shapes.most_common(_MAX_SHAPES))
     if len(summary.shapes) > _MAX_SHAPES:
         shapes += f", ... {len(summary.shapes) - _MAX_SHAPES} more"
     rows.append(("shapes", shapes or "-"))
     rows.append(("dtype", ", ".join(f"{d} ({_count(n)})" for d, n in summary.dtypes.most_common()) or "-"))
     latent = summary.latent
-    rows.append(("model", f"latent_dim {latent.latent_dim or '?'}, ratio {latent.downsampling_ratio or '?'}, "
-                          f"{latent.sample_rate or '?'} Hz, posterior {latent.posterior or '?'}  ({latent.source})"))
+    model = (f"latent_dim {latent.latent_dim or '?'}, ratio {latent.downsampling_ratio or '?'}, "
+             f"{latent.sample_rate or '?'} Hz, posterior {latent.posterior or '?'}  ({latent.source})")
+    rows.append(("model", model))
     m = summary.moments
     counted = "all frames" if summary.include_padding else "valid frames"
     if m is not None and m.count and not summary.discrete:

@@ -132,9 +132,10 @@ def padding_mask(meta: dict[str, Any], frames: int) -> np.ndarray | None:
     mask = meta.get("padding_mask")
     if not isinstance(mask, list) or len(mask) != frames:
         return None
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v in (0, 1) for v in mask):
+    values = np.asarray(mask)
+    if values.ndim != 1 or values.dtype.kind not in "iuf" or not np.isin(values, (0, 1)).all():
         return None
-    return np.asarray(mask, dtype=bool)
+    return values.astype(bool)
 
 
 @dataclass
@@ -200,17 +201,20 @@ def _list_rank(tree: Tree, rank: str) -> None:
     tree.loose.extend(records.values())
 
 
+def _open_shard(path: Path) -> tarfile.TarFile:
+    try:
+        return tarfile.open(path, mode="r:")
+    except (OSError, tarfile.TarError, EOFError) as err:
+        raise ReadError(f"{path}: not a readable tar shard ({err})") from err
+
+
 def iter_shard(rank: str, path: Path) -> Iterator[Record]:
     """The records of one ``.tar`` shard, read member by member (the shard stays open while iterating).
 
     Raises:
         ReadError: the shard cannot be opened or its member list cannot be read (e.g. truncated).
     """
-    try:
-        shard = tarfile.open(path, mode="r:")
-    except (OSError, tarfile.TarError, EOFError) as err:
-        raise ReadError(f"{path}: not a readable tar shard ({err})") from err
-    with shard:
+    with _open_shard(path) as shard:
         try:
             members = shard.getmembers()
         except (OSError, tarfile.TarError, EOFError) as err:

@@ -20,8 +20,19 @@ import numpy as np
 from .cli import run_tool
 from .details import LatentInfo
 from .failures import read_failure_log
-from .reader import (KNOWN_SUFFIXES, LATENT, META, STD, ReadError, Record, Tree, is_id, iter_records,
-                     open_tree, padding_mask)
+from .reader import (
+    KNOWN_SUFFIXES,
+    LATENT,
+    META,
+    STD,
+    ReadError,
+    Record,
+    Tree,
+    is_id,
+    iter_records,
+    open_tree,
+    padding_mask,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +68,15 @@ def _check_array(where: str, latent: np.ndarray, info: LatentInfo, problems: lis
         bad = int((~np.isfinite(latent)).sum())
         problems.append(f"{where}: {bad} non-finite values (NaN or inf)")
     if info.dtype is not None and str(latent.dtype) != info.dtype:
-        problems.append(f"{where}: dtype {latent.dtype}, details.json says {info.dtype}")
+        problems.append(f"{where}: dtype {latent.dtype}, expected {info.dtype} (from {info.source})")
     if info.is_discrete is True and floating:
-        problems.append(f"{where}: float array, but details.json says the latents are discrete tokens")
+        problems.append(f"{where}: float array, expected integer tokens (from {info.source})")
     if info.is_discrete is False and not floating:
-        problems.append(f"{where}: integer array, but details.json says the latents are continuous")
+        problems.append(f"{where}: integer array, expected a continuous latent (from {info.source})")
     expected = info.channels
     if expected is not None and latent.shape[0] != expected:
         what = "num_quantizers" if info.is_discrete else "latent_dim"
-        problems.append(f"{where}: {latent.shape[0]} channels, details.json says {what} {expected}")
+        problems.append(f"{where}: {latent.shape[0]} channels, expected {what} {expected} (from {info.source})")
 
 
 def _check_meta(record: Record, frames: int | None, problems: list[str]) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from preencode.tools.verify import verify_main, verify_tree
+from tests.helpers import tiny_config, write_json
 from tests.tools.tree_writer import details, make_items, npy_bytes, write_tree
 
 
@@ -79,12 +80,12 @@ def _id_mismatch(root):
 
 def _wrong_channels(root):
     np.save(root / "1" / "0010000000000.npy", np.zeros((3, 20), dtype=np.float32))
-    return root / "1" / "0010000000000.npy", "3 channels, details.json says latent_dim 4"
+    return root / "1" / "0010000000000.npy", "3 channels, expected latent_dim 4 (from details.json latent section)"
 
 
 def _wrong_dtype(root):
     np.save(root / "1" / "0010000000000.npy", np.zeros((4, 20), dtype=np.float64))
-    return root / "1" / "0010000000000.npy", "dtype float64, details.json says float32"
+    return root / "1" / "0010000000000.npy", "dtype float64, expected float32 (from details.json"
 
 
 def _bad_name(root):
@@ -170,11 +171,22 @@ def test_reference_tree_without_latent_section_checks_consistency(tmp_path, caps
         del meta["id"], meta["sample_rate"]  # the reference writes neither
         meta_path.write_text(json.dumps(meta))
     result = verify_tree(tmp_path)
-    assert result.problems == [f"{tmp_path / 'details.json'}: the model config it names (/gone/vae.json) is not "
-                               "readable; pass --model-config to supply it"]
+    expected = (f"{tmp_path / 'details.json'}: the model config it names (/gone/vae.json) is not readable; "
+                "pass --model-config to supply it")
+    assert result.problems == [expected]
     assert any("written by stable-audio-tools" in w for w in result.warnings)
     np.save(tmp_path / "1" / "0010000000001.npy", np.zeros((5, 20), dtype=np.float32))
     assert any("5 channels, but" in p for p in verify_tree(tmp_path).problems)
+
+
+def test_model_config_option_supplies_what_reference_details_lack(tmp_path, capsys):
+    config = write_json(tmp_path / "vae.json", tiny_config(latent_dim=4))
+    ref = {"model_config": "/gone/vae.json", "dataset_config": "ds.json", "sample_size": 160, "args": {}}
+    write_tree(tmp_path / "out", make_items(), details_json=ref)
+    assert verify_main([str(tmp_path / "out"), "--model-config", str(config)]) == 0
+    np.save(tmp_path / "out" / "1" / "0010000000001.npy", np.zeros((5, 20), dtype=np.float32))
+    assert verify_main([str(tmp_path / "out"), "--model-config", str(config)]) == 1
+    assert f"5 channels, expected latent_dim 4 (from {config}" in capsys.readouterr().out
 
 
 def test_missing_folder_is_a_usage_error(tmp_path, capsys):
