@@ -152,7 +152,7 @@ def decode_file(args: argparse.Namespace) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="preencode decode", description=__doc__.split("\n\n", 1)[1]
+    parser = argparse.ArgumentParser(prog="preencode decode", description=__doc__.split("\n\n", 1)[1].replace("``", "")
                                      if __doc__ else None)
     parser.add_argument("latent", help="a stored latent <id>.npy (its sibling <id>.json gives the padding_mask)")
     parser.add_argument("--model-config", metavar="PATH", help="autoencoder config (default: the one stored in "

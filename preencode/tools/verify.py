@@ -215,7 +215,7 @@ def format_result(result: Verification) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="preencode verify", description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        prog="preencode verify", description=__doc__.split("\n\n", 1)[1].replace("``", "") if __doc__ else None,
         epilog="Exit code: 0 when clean, 1 when problems were found (one per line: path: what is wrong), "
                "2 for a usage error such as a missing folder.")
     parser.add_argument("output", help="output folder of an encode run")
