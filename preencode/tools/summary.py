@@ -1,0 +1,224 @@
+"""One streaming pass over an output tree: counts, audio duration, shapes, per-channel statistics.
+
+Statistics count only valid frames (``padding_mask == 1``) unless ``include_padding`` is set:
+padding frames are the encoding of silence appended to short files and would pull the mean and
+std toward it. Latents without a usable ``padding_mask`` count all their frames (and are counted).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .details import LatentInfo
+from .failures import FailureLog, read_failure_log
+from .reader import LATENT, META, ReadError, Record, Tree, iter_records, open_tree, padding_mask
+from .stats import ChannelMoments, Reservoir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Summary:
+    """What ``preencode inspect`` reports about one output tree.
+
+    Attributes:
+        latents: latents whose array was read and used.
+        per_rank: latents per rank folder.
+        shapes, dtypes: counts of ``"CxN"`` shapes and dtype names.
+        frames_total, frames_valid: latent frames, and those with ``padding_mask == 1``.
+        seconds: audio seconds covered by valid frames (``None`` when unknown).
+        seconds_source: how ``seconds`` was obtained.
+        moments: per-channel statistics (``None`` when nothing was read).
+        discrete: whether the arrays are integer tokens (mean/std/scale are then not meaningful).
+        notes: latents with something odd (unreadable, left out of the statistics...), by cause.
+        reservoir: a uniform sample of the counted values (only when asked for, e.g. for a plot).
+    """
+
+    root: Path
+    format: str
+    latent: LatentInfo
+    include_padding: bool
+    latents: int = 0
+    per_rank: Counter[str] = field(default_factory=Counter)
+    shards: int = 0
+    shapes: Counter[str] = field(default_factory=Counter)
+    dtypes: Counter[str] = field(default_factory=Counter)
+    frames_total: int = 0
+    frames_valid: int = 0
+    seconds: float | None = None
+    seconds_source: str = "unknown"
+    moments: ChannelMoments | None = None
+    discrete: bool = False
+    notes: Counter[str] = field(default_factory=Counter)
+    failures: FailureLog = field(default_factory=FailureLog)
+    problems: list[str] = field(default_factory=list)
+    reservoir: Reservoir | None = None
+
+    @property
+    def hours(self) -> float | None:
+        return None if self.seconds is None else self.seconds / 3600
+
+    @property
+    def suggested_scale(self) -> float | None:
+        """The overall std of the counted values: dividing latents by it gives unit variance."""
+        if self.moments is None or self.moments.count == 0 or self.discrete:
+            return None
+        return self.moments.overall_std
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready rendering (NaN and infinities become ``null``)."""
+        stats = None
+        m = self.moments
+        if m is not None and m.count:
+            stats = {"frames_counted": "all" if self.include_padding else "valid", "values_per_channel": m.count,
+                     "mean": m.mean.tolist(), "std": m.std.tolist(), "min": m.minimum.tolist(),
+                     "max": m.maximum.tolist(), "overall_mean": m.overall_mean, "overall_std": m.overall_std}
+        return _finite({
+            "root": str(self.root), "format": self.format, "latent": vars(self.latent),
+            "latents": self.latents, "per_rank": dict(self.per_rank), "shards": self.shards,
+            "shapes": dict(self.shapes), "dtypes": dict(self.dtypes), "discrete": self.discrete,
+            "frames": {"total": self.frames_total, "valid": self.frames_valid},
+            "audio_hours": self.hours, "hours_source": self.seconds_source,
+            "statistics": stats, "suggested_scale": self.suggested_scale, "notes": dict(self.notes),
+            "failures": {"count": self.failures.failures, "groups": [g.as_dict() for g in self.failures.groups]},
+            "rejected": self.failures.rejected, "problems": self.problems,
+        })
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _tree_format(tree: Tree) -> str:
+    details = tree.details
+    if not details.exists:
+        return "no details.json"
+    if details.is_reference:
+        return "reference (stable-audio-tools)"
+    return f"preencode format {details.data.get('format_version')}"
+
+
+class _Duration:
+    """Audio seconds of valid frames: exact from ratio and rate, else estimated from ``seconds_total``.
+
+    The estimate takes latents whose file ended inside them (some padding) and divides their
+    ``seconds_total - seconds_start`` by their valid frames, giving seconds per frame.
+    """
+
+    def __init__(self, latent: LatentInfo) -> None:
+        self.latent = latent
+        self.exact = 0.0
+        self.exact_frames = 0
+        self.unknown_frames = 0
+        self.est_seconds = 0.0
+        self.est_frames = 0
+
+    def add(self, meta: dict[str, Any], valid: int, padded: bool) -> None:
+        rate = self.latent.sample_rate or _positive(meta.get("sample_rate"))
+        if self.latent.downsampling_ratio and rate:
+            self.exact += valid * self.latent.downsampling_ratio / rate
+            self.exact_frames += valid
+            return
+        self.unknown_frames += valid
+        total, start = _positive(meta.get("seconds_total")), meta.get("seconds_start", 0)
+        if padded and total and isinstance(start, (int, float)) and valid:
+            self.est_seconds += max(total - start, 0)
+            self.est_frames += valid
+
+    def result(self) -> tuple[float | None, str]:
+        if not self.unknown_frames:
+            if not self.exact_frames:
+                return 0.0, "no frames"
+            return self.exact, "valid frames × downsampling_ratio / sample_rate"
+        if self.est_frames:
+            estimate = self.exact + self.unknown_frames * self.est_seconds / self.est_frames
+            return estimate, "estimated from seconds_total of padded latents (downsampling ratio unknown)"
+        return None, "unknown: pass --model-config to give the sample rate and downsampling ratio"
+
+
+def _positive(value: Any) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
+def summarise(root: str | Path, include_padding: bool = False, model_config: str | Path | None = None,
+              sample_size: int = 0, seed: int = 0) -> Summary:
+    """Read every latent of an output tree once and summarise it (memory bounded by channels + sample).
+
+    Args:
+        root: the output tree.
+        include_padding: count padding frames in the statistics too.
+        model_config: an autoencoder config to use where details.json says too little.
+        sample_size: keep a uniform sample of this many counted values (0: none).
+        seed: for the sample.
+
+    Raises:
+        UserError: ``root`` or ``model_config`` is unusable.
+    """
+    tree = open_tree(root, model_config)
+    summary = Summary(root=tree.root, format=_tree_format(tree), latent=tree.details.latent,
+                      include_padding=include_padding, shards=len(tree.shards),
+                      problems=list(tree.details.problems))
+    summary.failures = read_failure_log(tree.root)
+    if sample_size:
+        summary.reservoir = Reservoir(sample_size, seed)
+    duration = _Duration(tree.details.latent)
+    records = iter_records(tree, lambda err: summary.problems.append(str(err)))
+    for record in records:
+        _add(summary, duration, record)
+    summary.seconds, summary.seconds_source = duration.result()
+    return summary
+
+
+def _add(summary: Summary, duration: _Duration, record: Record) -> None:
+    if LATENT not in record.parts:
+        return
+    try:
+        latent = record.load_latent()
+        meta = record.load_meta() if META in record.parts else {}
+    except ReadError as err:
+        log.debug("%s", err)
+        summary.notes["unreadable"] += 1
+        return
+    if latent.ndim != 2:
+        summary.notes["not 2-D"] += 1
+        return
+    channels, frames = latent.shape
+    mask = padding_mask(meta, frames)
+    if mask is None:
+        summary.notes["no usable padding_mask (all frames counted)"] += 1
+        mask = np.ones(frames, dtype=bool)
+    valid = int(mask.sum())
+    summary.latents += 1
+    summary.per_rank[record.rank] += 1
+    summary.shapes[f"{channels}x{frames}"] += 1
+    summary.dtypes[str(latent.dtype)] += 1
+    summary.frames_total += frames
+    summary.frames_valid += valid
+    duration.add(meta, valid, padded=valid < frames)
+
+    if summary.moments is None:
+        summary.moments = ChannelMoments(channels)
+        summary.discrete = bool(summary.latent.is_discrete) or not np.issubdtype(latent.dtype, np.floating)
+    if channels != summary.moments.channels:
+        summary.notes["other channel count (left out of statistics)"] += 1
+        return
+    block = latent if summary.include_padding else latent[:, mask]
+    if np.issubdtype(block.dtype, np.floating) and not np.isfinite(block).all():
+        summary.notes["non-finite values (left out of statistics)"] += 1
+        return
+    summary.moments.update(block)
+    if summary.reservoir is not None:
+        summary.reservoir.update(block)

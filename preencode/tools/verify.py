@@ -1,0 +1,235 @@
+"""``preencode verify <output>``: check that every latent of an output tree is complete and consistent.
+
+Checked per latent (loose or inside a ``.tar`` shard): the ``.npy`` is readable, 2-D, finite, has the
+channels and dtype ``details.json`` announces; its ``.json`` is an object whose ``padding_mask`` is a
+0/1 list of the latent's length and whose ``id`` (when present) equals the file name; the name is a
+13-digit id, unique across ranks and shards; no ``.npy`` lacks its ``.json`` or the reverse; an
+optional ``.std.npz`` holds a finite, non-negative ``std`` of the latent's shape. Over the tree: no
+leftover temporaries (names starting with "." or ending in ".tmp"), readable details.json and logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .cli import run_tool
+from .details import LatentInfo
+from .failures import read_failure_log
+from .reader import (
+    KNOWN_SUFFIXES,
+    LATENT,
+    META,
+    STD,
+    ReadError,
+    Record,
+    Tree,
+    is_id,
+    iter_records,
+    open_tree,
+    padding_mask,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Verification:
+    """The outcome of :func:`verify_tree`.
+
+    Attributes:
+        problems: ``"<path>: <what is wrong>"`` lines; the tree is clean when empty.
+        warnings: things worth knowing that do not make the tree unusable.
+        latents: latents checked.
+        shards: tar shards seen.
+    """
+
+    root: Path
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    latents: int = 0
+    shards: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _check_array(where: str, latent: np.ndarray, info: LatentInfo, problems: list[str]) -> None:
+    if latent.ndim != 2:
+        problems.append(f"{where}: expected a 2-D array [channels, frames], got shape {list(latent.shape)}")
+        return
+    floating = np.issubdtype(latent.dtype, np.floating)
+    if floating and not np.isfinite(latent).all():
+        bad = int((~np.isfinite(latent)).sum())
+        problems.append(f"{where}: {bad} non-finite values (NaN or inf)")
+    if info.dtype is not None and str(latent.dtype) != info.dtype:
+        problems.append(f"{where}: dtype {latent.dtype}, expected {info.dtype} (from {info.source})")
+    if info.is_discrete is True and floating:
+        problems.append(f"{where}: float array, expected integer tokens (from {info.source})")
+    if info.is_discrete is False and not floating:
+        problems.append(f"{where}: integer array, expected a continuous latent (from {info.source})")
+    expected = info.channels
+    if expected is not None and latent.shape[0] != expected:
+        what = "num_quantizers" if info.is_discrete else "latent_dim"
+        problems.append(f"{where}: {latent.shape[0]} channels, expected {what} {expected} (from {info.source})")
+
+
+def _check_meta(record: Record, frames: int | None, problems: list[str]) -> None:
+    try:
+        meta = record.load_meta()
+    except ReadError as err:
+        problems.append(str(err))
+        return
+    where = record.location(META)
+    stored_id = meta.get("id")
+    if stored_id is not None and str(stored_id) != record.id:
+        problems.append(f"{where}: \"id\" is {stored_id!r} but the file is named {record.id}")
+    if "padding_mask" not in meta:
+        problems.append(f"{where}: no padding_mask")
+    elif frames is not None and padding_mask(meta, frames) is None:
+        mask = meta["padding_mask"]
+        length = len(mask) if isinstance(mask, list) else "not a list"
+        problems.append(f"{where}: padding_mask must be {frames} values of 0 or 1 (the latent's frames), "
+                        f"got length {length}")
+
+
+def _check_std(record: Record, shape: tuple[int, ...] | None, problems: list[str]) -> None:
+    try:
+        std = record.load_std()
+    except ReadError as err:
+        problems.append(str(err))
+        return
+    where = record.location(STD)
+    if shape is not None and std.shape != shape:
+        problems.append(f"{where}: std shape {list(std.shape)} differs from the latent's {list(shape)}")
+    if np.issubdtype(std.dtype, np.floating) and not (np.isfinite(std).all() and (std >= 0).all()):
+        problems.append(f"{where}: std has non-finite or negative values")
+
+
+def _check_like_first(where: str, latent: np.ndarray, info: LatentInfo, first: dict[str, str],
+                      problems: list[str]) -> None:
+    """Without details.json's numbers, every latent must at least match the first one's channels and dtype."""
+    if latent.ndim != 2:
+        return
+    if not first:
+        first.update(where=where, channels=str(latent.shape[0]), dtype=str(latent.dtype))
+        return
+    if info.channels is None and str(latent.shape[0]) != first["channels"]:
+        problems.append(f"{where}: {latent.shape[0]} channels, but {first['where']} has {first['channels']}")
+    if info.dtype is None and str(latent.dtype) != first["dtype"]:
+        problems.append(f"{where}: dtype {latent.dtype}, but {first['where']} has {first['dtype']}")
+
+
+def check_record(record: Record, info: LatentInfo, seen: dict[str, str], first: dict[str, str],
+                 result: Verification) -> None:
+    """All checks of one latent; problems are appended to ``result``.
+
+    Args:
+        seen: id -> where it was first seen (updated), to find duplicates across ranks and shards.
+        first: channels and dtype of the first latent read (filled on first use), for trees whose
+            details.json does not state them.
+    """
+    problems = result.problems
+    parts = set(record.parts)
+    for suffix in sorted(parts - set(KNOWN_SUFFIXES)):
+        result.warnings.append(f"{record.location(suffix)}: unexpected file (not part of the output format)")
+    if not parts & set(KNOWN_SUFFIXES):
+        return
+    if LATENT not in parts:
+        present = ", ".join(sorted(parts & {META, STD}))
+        problems.append(f"{record.where}: orphan {present} without its {LATENT}")
+        return
+    result.latents += 1
+    if META not in parts:
+        problems.append(f"{record.location(LATENT)}: orphan {LATENT} without its {META}")
+    if not is_id(record.id):
+        problems.append(f"{record.location(LATENT)}: file name {record.id!r} is not a 13-digit id")
+    if record.id in seen:
+        problems.append(f"{record.location(LATENT)}: duplicate id {record.id} (also at {seen[record.id]})")
+    else:
+        seen[record.id] = record.location(LATENT)
+
+    shape: tuple[int, ...] | None = None
+    try:
+        latent = record.load_latent()
+    except ReadError as err:
+        problems.append(str(err))
+    else:
+        _check_array(record.location(LATENT), latent, info, problems)
+        _check_like_first(record.location(LATENT), latent, info, first, problems)
+        shape = latent.shape
+    frames = shape[1] if shape is not None and len(shape) == 2 else None
+    if META in parts:
+        _check_meta(record, frames, problems)
+    if STD in parts:
+        _check_std(record, shape, problems)
+
+
+def verify_tree(root: str | Path, model_config: str | Path | None = None) -> Verification:
+    """Check a whole output tree (one pass, one latent in memory at a time).
+
+    Raises:
+        UserError: ``root`` is missing or not a folder.
+    """
+    tree: Tree = open_tree(root, model_config)
+    result = Verification(root=tree.root, shards=len(tree.shards))
+    details = tree.details
+    if not details.exists:
+        result.warnings.append(f"{details.path}: missing; shapes and dtypes are checked for consistency only")
+    elif details.is_reference:
+        result.warnings.append(f"{details.path}: written by stable-audio-tools (no latent section); fewer checks")
+    result.problems.extend(details.problems)
+    result.problems.extend(f"{path}: leftover temporary file (an interrupted write?)" for path in tree.temporaries)
+    result.warnings.extend(f"{path}: unexpected folder in a rank folder" for path in tree.unexpected)
+    result.problems.extend(read_failure_log(tree.root).bad_lines)
+
+    info = details.latent
+    seen: dict[str, str] = {}
+    first: dict[str, str] = {}
+    for record in iter_records(tree, lambda err: result.problems.append(str(err))):
+        check_record(record, info, seen, first, result)
+    if not tree.ranks:
+        result.problems.append(f"{tree.root}: no rank folders (0/, 1/, ...); is this an encode output folder?")
+    elif result.latents == 0:
+        result.problems.append(f"{tree.root}: no latents found")
+    return result
+
+
+def format_result(result: Verification) -> str:
+    lines = [f"warning: {w}" for w in result.warnings]
+    if result.ok:
+        lines.append(f"OK: {result.latents:,} latents in {result.root} verified"
+                     + (f" ({result.shards} tar shards)" if result.shards else "") + ", no problems.")
+    else:
+        lines.extend(result.problems)
+        count = len(result.problems)
+        lines.append(f"FAILED: {count:,} problem{'' if count == 1 else 's'} in {result.root} "
+                     f"({result.latents:,} latents checked).")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="preencode verify", description=__doc__.split("\n\n", 1)[1].replace("``", "") if __doc__ else None,
+        epilog="Exit code: 0 when clean, 1 when problems were found (one per line: path: what is wrong), "
+               "2 for a usage error such as a missing folder.")
+    parser.add_argument("output", help="output folder of an encode run")
+    parser.add_argument("--model-config", metavar="PATH",
+                        help="autoencoder config to check shapes against when details.json lacks them")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    result = verify_tree(args.output, args.model_config)
+    print(format_result(result))
+    return 0 if result.ok else 1
+
+
+def verify_main(argv: list[str] | None = None) -> int:
+    """``preencode verify``: 0 when clean, 1 with the problems listed, 2 on a usage error."""
+    return run_tool(build_parser(), _run, argv)
