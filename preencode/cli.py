@@ -57,6 +57,9 @@ def run_guarded(entry: Callable[[list[str]], int], argv: list[str], debug: bool)
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
