@@ -37,6 +37,13 @@ def main() -> int:
     code = run_guarded(encode_main, argv, debug=False)
     if code in (0, 3):
         show(output)
+        from ..tools.inspect import inspect_main
+        from ..tools.verify import verify_main
+
+        print("\n$ preencode inspect " + str(output), flush=True)
+        inspect_main([str(output)])
+        print("\n$ preencode verify " + str(output), flush=True)
+        verify_main([str(output)])
     return code
 
 
