@@ -62,6 +62,11 @@ class Node:
         where = self.key_path(key) if key else (self.path or "<root>")
         self.problems.append(f"{where}: {message}")
 
+    def valid(self, key: str) -> bool:
+        """True when no problem has been recorded for ``key``."""
+        prefix = self.key_path(key) + ":"
+        return not any(p.startswith(prefix) for p in self.problems)
+
     def has(self, key: str) -> bool:
         return key in self.data
 
@@ -92,7 +97,7 @@ class Node:
 
     def int(self, key: str, default: Any = _MISSING, minimum: int | None = None) -> Any:
         value = self._typed(key, default, _is_int, "an integer", 0)
-        if minimum is not None and _is_int(value) and key in self.data and value < minimum:
+        if minimum is not None and key in self.data and self.valid(key) and _is_int(value) and value < minimum:
             self.problem(key, f"expected an integer >= {minimum}, got {value}")
         return value
 

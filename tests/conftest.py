@@ -1,0 +1,6 @@
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+logging.getLogger("preencode").setLevel(logging.INFO)
