@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("preencode.tools.verify", "verify_main", "check an output folder for problems"),
     "decode": ("preencode.tools.decode", "decode_main", "decode a stored latent back to audio"),
     "train": ("preencode.train.cli", "train_main", "train a latent diffusion model (train.py)"),
-    "unwrap": ("preencode.train.unwrap", "unwrap_main", "export a trained model's plain state dict"),
+    "unwrap": ("preencode.train.cli", "unwrap_main", "export a trained model's plain state dict"),
 }
 
 
