@@ -33,12 +33,14 @@ def convert_channels(audio: np.ndarray, channels: int) -> np.ndarray:
 
 
 def reduce_channels(audio: np.ndarray, channels: int) -> np.ndarray:
-    """The part of :func:`convert_channels` that drops data (mean or first channels), else unchanged.
+    """Drop the channels that :func:`convert_channels` would drop (the first ``channels`` of more), else
+    unchanged.
 
-    Applied before resampling so that dropped channels are not resampled; both steps are linear and
-    per channel, so the order does not change the result beyond float rounding.
+    Applied before resampling so that dropped channels are not resampled. A mono target keeps every
+    channel here: the reference clamps each channel to [-1, 1] before averaging, so averaging must
+    wait until after the clamp.
     """
     have = audio.shape[0]
-    if have > 1 and (channels == 1 or have > channels):
-        return convert_channels(audio, channels)
+    if channels > 1 and have > channels:
+        return audio[:channels]
     return audio

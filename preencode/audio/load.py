@@ -1,8 +1,8 @@
 """Loading audio for pre-encoding: decode, check, resample, convert channels, window.
 
-Order of operations matches the reference (resample the whole signal, then pad/crop, then
-channels, then clamp to [-1, 1]). Two differences that do not change the result: channels that
-are dropped (mono mean, first-two of many) are dropped before resampling, and a window of a long
+Order of operations matches the reference (resample the whole signal, then pad/crop, then clamp
+each channel to [-1, 1], then convert channels). Two differences that do not change the result:
+channels that are dropped (the first two of many are kept) are dropped before resampling, and a window of a long
 file whose length is exact in its header is decoded by seeking (plus a margin for the resampling
 filter) instead of decoding and resampling the whole file.
 """
@@ -64,9 +64,10 @@ def load_audio(path: AudioSource, sample_rate: int | None = None, channels: int 
         audio = reduce_channels(audio, channels)
     if sample_rate is not None and sample_rate != sr:
         audio, sr = resample(audio, sr, sample_rate), sample_rate
+    audio = np.clip(audio, -1.0, 1.0)
     if channels is not None:
         audio = _convert(audio, channels, name)
-    return torch.from_numpy(np.clip(audio, -1.0, 1.0)), sr
+    return torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), sr
 
 
 @dataclass
@@ -120,7 +121,7 @@ def _convert(audio: np.ndarray, channels: int, name: str) -> np.ndarray:
 
 def _finish(chunk: np.ndarray, window: Window, sample_rate: int, source_rate: int, source_channels: int,
             channels: int, seeked: bool, name: str) -> WindowedAudio:
-    chunk = np.clip(_convert(chunk, channels, name), -1.0, 1.0).astype(np.float32, copy=False)
+    chunk = _convert(np.clip(chunk, -1.0, 1.0), channels, name).astype(np.float32, copy=False)
     return WindowedAudio(torch.from_numpy(np.ascontiguousarray(chunk)), window, sample_rate, source_rate,
                          source_channels, seeked)
 

@@ -68,6 +68,7 @@ class Details:
         data: its JSON object (empty when missing or unreadable).
         latent: the latent description gathered from it.
         problems: why it, or the model config it names, could not be used.
+        warnings: what limits the checks without making the tree unusable.
     """
 
     path: Path
@@ -75,6 +76,7 @@ class Details:
     data: dict[str, Any] = field(default_factory=dict)
     latent: LatentInfo = field(default_factory=LatentInfo)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def is_reference(self) -> bool:
@@ -190,8 +192,11 @@ def read_details(root: str | Path, model_config: str | Path | None = None) -> De
         elif isinstance(stored, str):
             found = _model_config_file(stored, root)
             if found is None and model_config is None:
-                details.problems.append(f"{details.path}: the model config it names ({stored}) is not readable; "
-                                        "pass --model-config to supply it")
+                # Typical once a reference output has moved machines: the latents are still checked
+                # for consistency with each other.
+                details.warnings.append(f"{details.path}: the model config it names ({stored}) is not readable; "
+                                        "shapes are checked for consistency only (pass --model-config to check "
+                                        "them against the model)")
             elif found is not None:
                 try:
                     parsed = json.loads(found.read_text(encoding="utf-8"))

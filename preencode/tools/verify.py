@@ -184,6 +184,7 @@ def verify_tree(root: str | Path, model_config: str | Path | None = None) -> Ver
     elif details.is_reference:
         result.warnings.append(f"{details.path}: written by stable-audio-tools (no latent section); fewer checks")
     result.problems.extend(details.problems)
+    result.warnings.extend(details.warnings)
     result.problems.extend(f"{path}: leftover temporary file (an interrupted write?)" for path in tree.temporaries)
     result.warnings.extend(f"{path}: unexpected folder in a rank folder" for path in tree.unexpected)
     result.problems.extend(read_failure_log(tree.root).bad_lines)

@@ -44,8 +44,6 @@ def test_mono_model_window_of_a_mono_clip_equals_the_reference(tmp_path):
     np.testing.assert_array_equal(window(write_clips(tmp_path)[2], 1), REF["1/c2"])
 
 
-@pytest.mark.xfail(strict=True, reason="known difference: we average channels before clamping to [-1, 1]; "
-                                       "the reference clamps each channel first (preencode/audio/load.py)")
 def test_mono_model_windows_of_multichannel_clips_equal_the_reference(tmp_path):
     paths = write_clips(tmp_path)
     for i in (0, 1, 3):

@@ -171,9 +171,8 @@ def test_reference_tree_without_latent_section_checks_consistency(tmp_path, caps
         del meta["id"], meta["sample_rate"]  # the reference writes neither
         meta_path.write_text(json.dumps(meta))
     result = verify_tree(tmp_path)
-    expected = (f"{tmp_path / 'details.json'}: the model config it names (/gone/vae.json) is not readable; "
-                "pass --model-config to supply it")
-    assert result.problems == [expected]
+    assert result.problems == [] and result.ok  # a moved reference output is still checked, not failed
+    assert any("the model config it names (/gone/vae.json) is not readable" in w for w in result.warnings)
     assert any("written by stable-audio-tools" in w for w in result.warnings)
     np.save(tmp_path / "1" / "0010000000001.npy", np.zeros((5, 20), dtype=np.float32))
     assert any("5 channels, but" in p for p in verify_tree(tmp_path).problems)
