@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 from preencode.encode.batching import LengthGroupedBatchSampler, length_grouped_batches
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(lengths=st.lists(st.integers(0, 10_000), max_size=300), batch_size=st.integers(1, 17),
        pool=st.one_of(st.none(), st.integers(1, 6)))
 def test_batches_cover_every_index_exactly_once(lengths, batch_size, pool):
