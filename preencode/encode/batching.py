@@ -7,7 +7,7 @@ only decide what is encoded together; ids and outputs never depend on them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from torch.utils.data import Sampler
 
@@ -59,3 +59,20 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self.batches)
+
+
+def length_batcher(length_of: Callable[[int], int], pool_batches: int | None = DEFAULT_POOL_BATCHES
+                   ) -> Callable[[list[int], int], list[list[int]]]:
+    """A ``make_batches(order, batch_size)`` that groups the given item ids by content length.
+
+    Args:
+        length_of: content length (samples after crop, before padding) of an item id.
+        pool_batches: see :func:`length_grouped_batches`.
+
+    Returns:
+        A function mapping item ids in their order to batches of item ids.
+    """
+    def make_batches(order: list[int], batch_size: int) -> list[list[int]]:
+        positions = length_grouped_batches([length_of(i) for i in order], batch_size, pool_batches)
+        return [[order[p] for p in batch] for batch in positions]
+    return make_batches

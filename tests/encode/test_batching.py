@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
-from preencode.encode.batching import LengthGroupedBatchSampler, length_grouped_batches
+from preencode.encode.batching import LengthGroupedBatchSampler, length_batcher, length_grouped_batches
 
 
 @settings(max_examples=100, deadline=None)
@@ -59,3 +59,10 @@ def test_sampler_drives_a_dataloader():
     got = [b.tolist() for b in DataLoader(data, batch_sampler=sampler)]
     assert len(sampler) == 3
     assert got == [[2, 4], [0, 3], [1]]
+
+
+def test_length_batcher_maps_item_ids():
+    lengths = {10: 5, 20: 100, 30: 7, 40: 90}
+    make_batches = length_batcher(lengths.__getitem__)
+    assert make_batches([10, 20, 30, 40], 2) == [[20, 40], [30, 10]]
+    assert make_batches([], 2) == []
