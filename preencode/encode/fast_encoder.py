@@ -8,6 +8,8 @@ What changes, and why:
 * SnakeBeta uses precomputed ``exp(alpha)`` and ``1 / (exp(beta) + 1e-9)`` and runs as one fused
   kernel (``torch.compile``) or, without a compiler, with in-place ops on one temporary.
 * Residual additions are done in place on the branch output, so the input is freed at once.
+* The first ``chunk_blocks`` blocks (the largest activations) run over time in overlapping chunks
+  (:mod:`.chunking`), exact by receptive field: less memory and fewer page faults on long windows.
 
 Built from a folded encoder (see :meth:`AudioAutoencoder.fold_weight_norm`); the state-dict layout
 of the original model is untouched because this is only built for inference.
@@ -16,6 +18,7 @@ of the original model is untouched because this is only built for inference.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
 
@@ -26,10 +29,14 @@ from torch.nn import functional as F
 from ..models.autoencoder import AudioAutoencoder
 from ..models.layers import SnakeBeta, WNConv1d
 from ..models.oobleck import EncoderBlock, OobleckEncoder, ResidualUnit
+from .chunking import run_chunked
+from .receptive_field import ConvSpec, field_of
 
 log = logging.getLogger(__name__)
 
 SnakeFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+DEFAULT_CHUNK = 1 << 16  # input samples per chunk of the high-resolution blocks
+DEFAULT_CHUNK_BLOCKS = 2
 
 
 def snake_inplace(x: Tensor, alpha: Tensor, inv_beta: Tensor) -> Tensor:
@@ -68,6 +75,7 @@ class FastConv(nn.Module):
         self.register_buffer("weight", weight)
         self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
         self.stride, self.padding, self.dilation = (1, conv.stride), (0, conv.padding), (1, conv.dilation)
+        self.spec = ConvSpec(conv.kernel_size, conv.stride, conv.dilation, conv.padding)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
@@ -91,26 +99,45 @@ class FastResidualUnit(nn.Module):
 
 
 class FastOobleckEncoder(nn.Module):
-    """Inference-only twin of a folded :class:`OobleckEncoder`: ``[B, C, T]`` -> ``[B, C_enc, T / hop]``."""
+    """Inference-only twin of a folded :class:`OobleckEncoder`: ``[B, C, T]`` -> ``[B, C_enc, T / hop]``.
 
-    def __init__(self, encoder: OobleckEncoder, snake_fn: SnakeFn = snake_inplace) -> None:
+    Args:
+        encoder: folded encoder to copy the weights from.
+        snake_fn: the SnakeBeta implementation.
+        chunk: input samples per chunk for the first ``chunk_blocks`` blocks; None runs them whole.
+    """
+
+    def __init__(self, encoder: OobleckEncoder, snake_fn: SnakeFn = snake_inplace,
+                 chunk: int | None = DEFAULT_CHUNK, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS) -> None:
         super().__init__()
         self.cfg = encoder.cfg
-        layers: list[nn.Module] = []
+        head: list[nn.Module] = []
+        tail: list[nn.Module] = []
+        blocks = 0
         for module in encoder.layers:
+            target = head if blocks < chunk_blocks else tail
             if isinstance(module, WNConv1d):
-                layers.append(FastConv(module))
+                target.append(FastConv(module))
             elif isinstance(module, EncoderBlock):
                 *units, act, down = module.layers
-                layers += [FastResidualUnit(u, snake_fn) for u in units]
-                layers += [_activation(act, snake_fn), FastConv(down)]
+                target += [FastResidualUnit(u, snake_fn) for u in units]
+                target += [_activation(act, snake_fn), FastConv(down)]
+                blocks += 1
             else:
-                layers.append(_activation(module, snake_fn))
-        self.layers = nn.Sequential(*layers)
+                target.append(_activation(module, snake_fn))
+        self.head, self.tail = nn.Sequential(*head), nn.Sequential(*tail)
+        specs = [m.spec for m in self.head.modules() if isinstance(m, FastConv)]
+        self.head_stride = math.prod(c.stride for c in specs)
+        self.head_left, self.head_right = field_of(specs)
+        self.chunk = chunk
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        return self.layers(x).squeeze(2).contiguous()
+        if self.chunk:
+            x = run_chunked(self.head, x, self.head_stride, self.head_left, self.head_right, self.chunk)
+        else:
+            x = self.head(x)
+        return self.tail(x).squeeze(2).contiguous()
 
 
 def compiled_snake() -> SnakeFn | None:
@@ -149,7 +176,8 @@ def _physical_cores() -> int | None:
     return len(ids) * max(len(packages), 1) if ids else os.cpu_count()
 
 
-def optimize_for_inference(model: AudioAutoencoder, compile: bool | str = "auto") -> AudioAutoencoder:
+def optimize_for_inference(model: AudioAutoencoder, compile: bool | str = "auto",
+                           chunk: int | None | str = "auto") -> AudioAutoencoder:
     """Swap in a faster encoder (same numbers within float rounding); returns ``model``.
 
     Call after the weights are loaded and folded (:func:`load_autoencoder` does both). Only the
@@ -159,6 +187,8 @@ def optimize_for_inference(model: AudioAutoencoder, compile: bool | str = "auto"
         model: a folded autoencoder with an Oobleck encoder.
         compile: ``True`` fuses SnakeBeta with ``torch.compile`` (raises if that fails), ``False``
             never compiles, ``"auto"`` compiles on CPU where a compiler works.
+        chunk: input samples per time chunk of the high-resolution blocks, None for no chunking,
+            ``"auto"``: 65536 on CPU, None elsewhere.
 
     Raises:
         ValueError: the model is not folded, or ``compile`` is not a bool or ``"auto"``.
@@ -181,7 +211,9 @@ def optimize_for_inference(model: AudioAutoencoder, compile: bool | str = "auto"
         if fused is None and compile is True:
             raise RuntimeError("torch.compile does not work on this machine; pass compile=False")
         snake_fn = fused or snake_inplace
-    model.encoder = FastOobleckEncoder(encoder, snake_fn).to(model.device)
+    if chunk == "auto":
+        chunk = DEFAULT_CHUNK if model.device.type == "cpu" else None
+    model.encoder = FastOobleckEncoder(encoder, snake_fn, chunk=chunk).to(model.device)
     model.eval().requires_grad_(False)
     log.info("Encoder optimised for inference (%s SnakeBeta, %d threads).",
              "compiled" if snake_fn is not snake_inplace else "in-place", torch.get_num_threads())

@@ -42,14 +42,20 @@ def encoder_convs(cfg: OobleckConfig) -> list[ConvSpec]:
     return convs
 
 
+def field_of(convs: list[ConvSpec]) -> tuple[int, int]:
+    """``(left, right)`` of a chain of convs: output ``j`` reads inputs ``[j*S - left, j*S + right]``,
+    ``S`` the product of the strides."""
+    lo = hi = 0
+    for conv in reversed(convs):
+        lo = conv.stride * lo - conv.padding
+        hi = conv.stride * hi - conv.padding + conv.dilation * (conv.kernel - 1)
+    return -lo, hi
+
+
 def receptive_field(cfg: OobleckConfig) -> tuple[int, int]:
     """``(left, right)``: latent frame ``j`` depends on input samples ``[j*hop - left, j*hop + right]``.
 
     For Stable Audio Open's VAE (strides 2, 4, 4, 8, 8) this is ``(14885, 16932)`` samples, about 7.3
     and 8.3 latent frames of 2048.
     """
-    lo = hi = 0
-    for conv in reversed(encoder_convs(cfg)):
-        lo = conv.stride * lo - conv.padding
-        hi = conv.stride * hi - conv.padding + conv.dilation * (conv.kernel - 1)
-    return -lo, hi
+    return field_of(encoder_convs(cfg))

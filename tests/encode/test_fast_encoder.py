@@ -118,3 +118,24 @@ def test_encoder_flops_by_hand():
 
 def test_measure_conv1d_gflops_is_positive():
     assert measure_conv1d_gflops(channels=8, length=256, seconds=0.01) > 0
+
+
+@pytest.mark.parametrize("chunk", [32, 96, 1000])
+@pytest.mark.parametrize("chunk_blocks", [1, 2, 3])
+def test_chunked_high_resolution_blocks_match_whole(make_deep_model, chunk, chunk_blocks):
+    model = make_deep_model()
+    audio = torch.randn(2, 2, 32 * 70) * 0.5
+    whole = FastOobleckEncoder(model.encoder, snake_inplace, chunk=None)
+    chunked = FastOobleckEncoder(model.encoder, snake_inplace, chunk=chunk, chunk_blocks=chunk_blocks)
+    with torch.inference_mode():
+        expected = model.encode_pre_bottleneck(audio)
+        assert (whole(audio) - expected).abs().max().item() <= TOL
+        assert (chunked(audio) - expected).abs().max().item() <= TOL
+
+
+def test_chunked_is_exact_in_float64(make_deep_model):
+    model = make_deep_model(gain=1.0).double()
+    audio = torch.randn(1, 2, 32 * 70, dtype=torch.float64)
+    chunked = FastOobleckEncoder(model.encoder, snake_inplace, chunk=64, chunk_blocks=2)
+    with torch.inference_mode():
+        assert (chunked(audio) - model.encode_pre_bottleneck(audio)).abs().max().item() <= 1e-10
