@@ -30,19 +30,31 @@ def encoder_gflops_per_second_of_audio(cfg: OobleckConfig, sample_rate: int) -> 
 
 
 def measure_conv1d_gflops(channels: int = 256, length: int = 16384, kernel: int = 7, batch: int = 1,
-                          seconds: float = 2.0, dtype: torch.dtype = torch.float32) -> float:
-    """Sustained GFLOP/s of one ``conv1d`` ``[batch, channels, length]``, ``channels`` -> ``channels``.
+                          seconds: float = 2.0, dtype: torch.dtype = torch.float32,
+                          channels_last: bool = False) -> float:
+    """Sustained GFLOP/s of one 1-D convolution ``[batch, channels, length]``, ``channels`` -> ``channels``.
 
-    Runs for about ``seconds`` after a warm-up, with the current thread settings.
+    ``channels_last=False`` times ``F.conv1d``; True the same convolution as a channels-last
+    ``conv2d`` (the fast encoder's layout). Runs for about ``seconds`` after a warm-up, with the
+    current thread settings.
     """
     x = torch.randn(batch, channels, length, dtype=dtype)
     w = torch.randn(channels, channels, kernel, dtype=dtype) / (channels * kernel) ** 0.5
     flop = 2 * channels * channels * kernel * length * batch
+    if channels_last:
+        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        w = w.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+        def conv() -> torch.Tensor:
+            return F.conv2d(x, w, padding=(0, kernel // 2))
+    else:
+        def conv() -> torch.Tensor:
+            return F.conv1d(x, w, padding=kernel // 2)
     with torch.inference_mode():
-        F.conv1d(x, w, padding=kernel // 2)
+        conv()
         runs, start = 0, time.perf_counter()
         while True:
-            F.conv1d(x, w, padding=kernel // 2)
+            conv()
             runs += 1
             elapsed = time.perf_counter() - start
             if elapsed >= seconds:
