@@ -144,10 +144,11 @@ def compiled_snake() -> SnakeFn | None:
     """:func:`snake_expr` compiled into one kernel, or None where ``torch.compile`` does not work here."""
     try:
         fn = torch.compile(snake_expr, dynamic=True)
-        # Probed as it is used (batch 1, channels-last, inference mode) so the graph is reused.
+        # Probed as it is used (parameters made outside, activations inside inference mode, batch
+        # 1, channels-last) so that the graph compiled here is the one used later.
+        a, b = torch.rand(1, 3, 1, 1) + 0.5, torch.rand(1, 3, 1, 1) + 0.5
         with torch.inference_mode():
             x = torch.randn(1, 3, 1, 5).contiguous(memory_format=torch.channels_last)
-            a, b = torch.rand(1, 3, 1, 1) + 0.5, torch.rand(1, 3, 1, 1) + 0.5
             ok = torch.allclose(fn(x, a, b), snake_inplace(x, a, b), atol=1e-6)
     except Exception as err:  # noqa: BLE001 - any compiler failure means: use the eager path
         log.info("torch.compile is not usable here (%s: %s); using the eager SnakeBeta.",
