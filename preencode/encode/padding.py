@@ -132,6 +132,12 @@ class PaddingSkipper:
             out[:, :, :exact] = self.encoder(audio[:, :, :encoded])[:, :, :exact]
         return out
 
+    def __call__(self, model: AudioAutoencoder, audio: Tensor, lengths: Sequence[int] | Tensor) -> Tensor:
+        """The engine's ``pre_bottleneck_fn(model, audio, lengths)`` hook; ``model`` must be this one's."""
+        if model is not self.model:
+            raise ValueError("this PaddingSkipper was made for another model")
+        return self.encode_pre_bottleneck(audio, lengths)
+
     @staticmethod
     def _check_zero_padding(audio: Tensor, lengths: list[int]) -> None:
         for i, n in enumerate(lengths):

@@ -138,3 +138,13 @@ def test_non_zero_padding_is_refused(make_deep_model):
     audio[0, 1, 5000] = 0.1
     with pytest.raises(ValueError, match="not zero"):
         PaddingSkipper(make_deep_model()).encode_pre_bottleneck(audio, [100])
+
+
+def test_engine_hook_form(make_deep_model):
+    model = make_deep_model()
+    skipper = PaddingSkipper(model)
+    audio = _windows(2, [300])
+    with torch.inference_mode():
+        assert torch.equal(skipper(model, audio, torch.tensor([300])), skipper.encode_pre_bottleneck(audio, [300]))
+    with pytest.raises(ValueError, match="another model"):
+        skipper(make_deep_model(), audio, [300])
