@@ -20,10 +20,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from preencode.encode.fast_encoder import optimize_for_inference, set_cpu_threads  # noqa: E402
-from preencode.encode.flops import encoder_gflops_per_second_of_audio, measure_conv1d_gflops  # noqa: E402
-from preencode.encode.padding import PaddingSkipper  # noqa: E402
-from preencode.models.factory import build_autoencoder  # noqa: E402
+from preencode.encode.fast_encoder import optimize_for_inference, set_cpu_threads
+from preencode.encode.flops import (
+    encoder_gflops_per_second_of_audio,
+    measure_conv1d_gflops,
+)
+from preencode.encode.padding import PaddingSkipper
+from preencode.models.factory import build_autoencoder
 
 CONFIG = ROOT.parent / "shared" / "spec" / "stable_audio_open_vae_config.json"
 if not CONFIG.exists():

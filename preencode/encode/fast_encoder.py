@@ -194,6 +194,7 @@ def optimize_for_inference(model: AudioAutoencoder, compile: bool | str = "auto"
 
     Raises:
         ValueError: the model is not folded, or ``compile`` is not a bool or ``"auto"``.
+        TypeError: the encoder is not an Oobleck encoder.
         RuntimeError: ``compile=True`` and ``torch.compile`` does not work here.
     """
     if compile not in (True, False, "auto"):
@@ -202,7 +203,7 @@ def optimize_for_inference(model: AudioAutoencoder, compile: bool | str = "auto"
     if isinstance(encoder, FastOobleckEncoder):
         return model
     if not isinstance(encoder, OobleckEncoder):
-        raise ValueError(f"expected an OobleckEncoder, got {type(encoder).__name__}")
+        raise TypeError(f"expected an OobleckEncoder, got {type(encoder).__name__}")
     if not all(m.folded for m in encoder.modules() if isinstance(m, WNConv1d)):
         raise ValueError("fold the weight norm first (model.fold_weight_norm(), done by load_autoencoder)")
     if model.device.type == "cpu":

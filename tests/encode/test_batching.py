@@ -6,7 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
-from preencode.encode.batching import LengthGroupedBatchSampler, length_batcher, length_grouped_batches
+from preencode.encode.batching import (
+    LengthGroupedBatchSampler,
+    length_batcher,
+    length_grouped_batches,
+)
 
 
 @settings(max_examples=100, deadline=None)

@@ -3,9 +3,18 @@
 import pytest
 import torch
 
-from preencode.encode.fast_encoder import (FastOobleckEncoder, compiled_snake, optimize_for_inference,
-                                           set_cpu_threads, snake_expr, snake_inplace)
-from preencode.encode.flops import encoder_gflops_per_second_of_audio, measure_conv1d_gflops
+from preencode.encode.fast_encoder import (
+    FastOobleckEncoder,
+    compiled_snake,
+    optimize_for_inference,
+    set_cpu_threads,
+    snake_expr,
+    snake_inplace,
+)
+from preencode.encode.flops import (
+    encoder_gflops_per_second_of_audio,
+    measure_conv1d_gflops,
+)
 from preencode.encode.padding import PaddingSkipper
 from preencode.models.config import OobleckConfig, load_autoencoder_config
 from preencode.models.factory import build_autoencoder
