@@ -1,4 +1,5 @@
-"""Fixtures for encode tests: a folder of real audio files and a tiny autoencoder checkpoint."""
+"""Fixtures for encode tests: real audio files, a tiny autoencoder checkpoint, and a deeper tiny model (hop 32)
+whose receptive field spans many frames."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from preencode.models.factory import build_autoencoder
-from tests.helpers import randomized, save_ckpt, tiny_config, write_json
+from tests.helpers import randomized, save_ckpt, tiny_config, with_change, write_json
 
 SR = 16000
 SAMPLE_SIZE = 256  # 32 latent frames of the tiny model (ratio 8)
@@ -67,3 +69,29 @@ def read_output(out: Path) -> dict[str, tuple[np.ndarray, dict]]:
         assert npy.stem not in result, f"duplicate id {npy.stem}"
         result[npy.stem] = (np.load(npy), json.loads(npy.with_suffix(".json").read_text()))
     return result
+
+
+def deep_tiny_config(channels: int = 2) -> dict:
+    """Strides [2, 4, 4] (hop 32), 4 base channels: receptive field (485, 516) samples."""
+    cfg = tiny_config(channels=channels)
+    for part in ("encoder", "decoder"):
+        cfg = with_change(cfg, f"model.{part}.config.strides", [2, 4, 4])
+        cfg = with_change(cfg, f"model.{part}.config.c_mults", [1, 2, 2])
+    return with_change(cfg, "model.downsampling_ratio", 32)
+
+
+@pytest.fixture
+def make_deep_model():
+    """Folded, eval-mode deep tiny model with random weights.
+
+    ``gain`` scales every conv's weight norm. At 0.5 activations stay of order one, as in a trained
+    model; at 1.0 they grow to ~50 and float32 rounding (~1e-4) swamps what the tests check.
+    """
+    def make(channels: int = 2, seed: int = 0, gain: float = 0.5):
+        model = randomized(build_autoencoder(deep_tiny_config(channels)), seed=seed)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("weight_g"):
+                    p.mul_(gain)
+        return model.eval().fold_weight_norm()
+    return make
