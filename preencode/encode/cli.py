@@ -16,7 +16,9 @@ def format_summary(s: dict) -> str:
     return (f"Done: {s['encoded']} encoded, {s['skipped']} skipped (already done), {s['failed']} failed, "
             f"{s['rejected']} rejected by custom metadata; {s['complete']}/{s['inputs']} inputs complete.\n"
             f"Audio: {s['audio_hours']:.4f} h in {s['wall_seconds']:.1f} s wall "
-            f"({s['realtime_factor']:.2f}x realtime). Output: {s['output']}")
+            f"({s['realtime_factor']:.2f}x realtime)"
+            + (f", {100 * s['padding_skipped']:.0f}% of the window samples were padding not encoded"
+               if s.get("padding_skipped") else "") + f". Output: {s['output']}")
 
 
 def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
@@ -28,7 +30,7 @@ def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
     from ..data.dataset import PreEncodeDataset
     from ..data.plan import build_plan
     from .run import run
-    from .speed import batching_for, pre_bottleneck_for
+    from .speed import batching_for
 
     plan = build_plan(job.dataset_config)
     cfg = job.model_config
@@ -36,7 +38,7 @@ def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
         plan.items, cfg.sample_rate, cfg.in_channels, opts.sample_size, random_crop=job.dataset_config.random_crop,
         seed=opts.seed, drop_silent=opts.drop_silence or job.dataset_config.drop_silent,
         augment_phase=opts.phase_flip or job.dataset_config.augment_phase)
-    summary = run(job, plan, dataset, pre_bottleneck_fn=pre_bottleneck_for(job), make_batches=batching_for(job, plan))
+    summary = run(job, plan, dataset, make_batches=batching_for(job, plan))
     if not summary:  # ranks other than 0
         return EXIT_OK
     print(format_summary(summary), file=sys.stderr)

@@ -37,6 +37,7 @@ class EncodeOptions:
     phase_flip: bool = False
     drop_silence: bool = False
     progress: str = "auto"
+    compile: str = "auto"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +100,9 @@ def build_parser(prog: str = "preencode encode") -> argparse.ArgumentParser:
     ours.add_argument("--phase-flip", action="store_true",
                       help="invert the phase of a random half of the clips, as the reference does (off by default)")
     ours.add_argument("--drop-silence", action="store_true", help="skip clips that are entirely silent")
+    ours.add_argument("--compile", choices=("auto", "on", "off", "none"), default="auto",
+                      help="CPU encoder: auto/on/off fuse SnakeBeta with torch.compile (auto: where it works); "
+                           "'none' keeps the plain, unoptimised encoder")
     ours.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
                       help="progress display: a bar on a terminal, one log line per second otherwise")
     return p

@@ -17,6 +17,7 @@ from .details import write_json_atomic
 from .layout import FAILURES, MANIFEST, REJECTED, clean_leftovers, done_indices, remove_output
 from .loader import EncodeDataModule
 from .module import EncodeModule, EncodeSettings
+from .speed import prepare_model
 from .validate import Job
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,7 @@ class _Preparer:
         trainer.strategy.barrier("preencode-scanned")
 
 
-def run(job: Job, plan: Any, dataset: Any, pre_bottleneck_fn: Any = None, make_batches: Any = None,
-        make_writer: Any = None) -> dict[str, Any]:
+def run(job: Job, plan: Any, dataset: Any, make_batches: Any = None, make_writer: Any = None) -> dict[str, Any]:
     """Encode ``plan`` with ``dataset``; returns the run summary (complete on global rank 0)."""
     opts = job.options
     started = time.monotonic()
@@ -90,6 +90,7 @@ def run(job: Job, plan: Any, dataset: Any, pre_bottleneck_fn: Any = None, make_b
     if job.resuming and not opts.overwrite:
         check_manifest(job.output, manifest)
     model = load_autoencoder(job.model_config, opts.ckpt_path, half=opts.model_half, device="cpu")
+    model, pre_bottleneck_fn = prepare_model(job, model)
     settings = EncodeSettings(posterior=opts.posterior, seed=opts.seed, is_discrete=opts.is_discrete,
                               store_std=opts.store_std, out_dtype=job.out_dtype)
     module = EncodeModule(model, settings, pre_bottleneck_fn)
@@ -112,6 +113,8 @@ def run(job: Job, plan: Any, dataset: Any, pre_bottleneck_fn: Any = None, make_b
     summary: dict[str, Any] = {}
     if trainer.global_rank == 0:
         summary = _finish(job, plan, preparer.skipped, stats, time.monotonic() - started)
+        if pre_bottleneck_fn is not None:
+            summary["padding_skipped"] = pre_bottleneck_fn.skipped_fraction
     trainer.strategy.barrier("preencode-finished")
     return summary
 

@@ -59,7 +59,7 @@ def encode_args(model_files, dataset_cfg: Path, out: Path, *extra: str) -> list[
     config, ckpt, _ = model_files
     return ["encode", "--model-config", str(config), "--ckpt-path", str(ckpt), "--dataset-config", str(dataset_cfg),
             "--output-path", str(out), "--sample-size", str(SAMPLE_SIZE), "--num-workers", "0",
-            "--accelerator", "cpu", "--progress", "none", *extra]
+            "--accelerator", "cpu", "--progress", "none", "--compile", "off", *extra]
 
 
 def read_output(out: Path) -> dict[str, tuple[np.ndarray, dict]]:

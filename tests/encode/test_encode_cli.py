@@ -196,3 +196,18 @@ def test_inputs_changed_since_first_run_is_refused(model_files, clips, tmp_path,
     write_clips(folder / "more", [123])
     assert main(encode_args(model_files, cfg, out)) == 2
     assert "inputs changed" in capsys.readouterr().err
+
+
+def test_skipping_padding_and_fast_encoder_do_not_change_latents(model_files, clips, tmp_path):
+    """Default (padding skipped, fast encoder) == --no-skip-padding == plain encoder, posterior mean."""
+    runs = {"default": [], "full": ["--no-skip-padding"], "plain": ["--no-skip-padding", "--compile", "none"]}
+    outputs = {}
+    for name, extra in runs.items():
+        assert main(encode_args(model_files, clips[1], tmp_path / name, "--posterior", "mean", "--batch-size", "3",
+                                *extra)) == 0
+        outputs[name] = read_output(tmp_path / name)
+    for name in ("default", "full"):
+        assert outputs[name].keys() == outputs["plain"].keys()
+        for key, (latent, meta) in outputs[name].items():
+            np.testing.assert_allclose(latent, outputs["plain"][key][0], atol=1e-4, rtol=1e-4)
+            assert meta == outputs["plain"][key][1]
