@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from pathlib import Path
 
 from .options import parse_options
 
@@ -42,6 +44,8 @@ def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
     if not summary:  # ranks other than 0
         return EXIT_OK
     print(format_summary(summary), file=sys.stderr)
+    if opts.summary_json:
+        Path(opts.summary_json).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if summary["failed"]:
         print(f"{summary['failed']} input(s) failed; see {job.output / 'failures.jsonl'}", file=sys.stderr)
         return EXIT_FAILED_INPUTS

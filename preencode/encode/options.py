@@ -38,6 +38,7 @@ class EncodeOptions:
     drop_silence: bool = False
     progress: str = "auto"
     compile: str = "auto"
+    summary_json: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,6 +104,7 @@ def build_parser(prog: str = "preencode encode") -> argparse.ArgumentParser:
     ours.add_argument("--compile", choices=("auto", "on", "off", "none"), default="auto",
                       help="CPU encoder: auto/on/off fuse SnakeBeta with torch.compile (auto: where it works); "
                            "'none' keeps the plain, unoptimised encoder")
+    ours.add_argument("--summary-json", metavar="PATH", help="also write the run summary as JSON to PATH")
     ours.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
                       help="progress display: a bar on a terminal, one log line per second otherwise")
     return p

@@ -106,13 +106,16 @@ def run(job: Job, plan: Any, dataset: Any, make_batches: Any = None, make_writer
         enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
         callbacks=[writer], inference_mode=True,
     )
+    predict_started = time.monotonic()
     trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    predict_seconds = time.monotonic() - predict_started
     stats = _gather({"encoded": writer.stats.encoded, "seconds": writer.stats.audio_seconds,
                      "failures": writer.stats.failures, "rejected": writer.stats.rejected,
                      "attempted": writer.stats.attempted})
     summary: dict[str, Any] = {}
     if trainer.global_rank == 0:
         summary = _finish(job, plan, preparer.skipped, stats, time.monotonic() - started)
+        summary["predict_seconds"] = predict_seconds
         if pre_bottleneck_fn is not None:
             summary["padding_skipped"] = pre_bottleneck_fn.skipped_fraction
     trainer.strategy.barrier("preencode-finished")
