@@ -86,7 +86,7 @@ def _pyav_blocks(source: AudioSource, name: str) -> tuple[int, int, Iterator[np.
 
 
 def stream_audio(source: AudioSource, sample_rate: int, channels: int, name: str | None = None,
-                 block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+                 block_frames: int | None = None) -> Iterator[np.ndarray]:
     """The file as float32 ``[channels, n]`` blocks at ``sample_rate``, clamped to [-1, 1].
 
     Raises:
@@ -94,7 +94,7 @@ def stream_audio(source: AudioSource, sample_rate: int, channels: int, name: str
             converted to ``channels``; raised while iterating, possibly after some blocks.
     """
     name = source_name(source, name)
-    sr, file_channels, blocks = decode_blocks(source, name, block_frames)
+    sr, file_channels, blocks = decode_blocks(source, name, block_frames or BLOCK_FRAMES)
     kept = reduce_channels(np.zeros((file_channels, 0), np.float32), channels).shape[0]
     resampler = None if sr == sample_rate else soxr.ResampleStream(sr, sample_rate, kept, dtype="float32",
                                                                     quality=QUALITY)
