@@ -76,10 +76,10 @@ def predict_chunks(model: AudioAutoencoder, settings: Any, stitcher: Stitcher, b
                    device: torch.device) -> dict[str, Any]:
     """Encode a batch of chunks; returns the :class:`EncodedSample` s of the inputs it completes."""
     out: dict[str, Any] = {"samples": [], "failures": batch["failures"], "rejected": batch["rejected"]}
-    for record in [*batch["failures"], *batch["rejected"]]:
-        if record.get("index") is not None:
-            stitcher.drop(int(record["index"]))
-    chunks = batch["chunks"]
+    dropped = {int(r["index"]) for r in [*batch["failures"], *batch["rejected"]] if r.get("index") is not None}
+    for index in dropped:  # inputs that failed or were rejected after some of their chunks
+        stitcher.drop(index)
+    chunks = [c for c in batch["chunks"] if int(c["index"]) not in dropped]
     if not chunks:
         return out
     audios = [c["audio"].to(device, model.dtype, non_blocking=True) for c in chunks]

@@ -112,3 +112,20 @@ def test_streamed_decoding_equals_whole_file_load(tmp_path, fmt, sr_in, channels
         blocks = list(stream_audio(path, sr, ch, block_frames=5000))
         assert len(blocks) > 3 and max(b.shape[1] for b in blocks) < 20000
         np.testing.assert_allclose(np.concatenate(blocks, axis=1), whole.numpy(), atol=1e-6)
+
+
+def test_an_input_failing_after_some_chunks_leaves_nothing_behind(model):
+    from preencode.encode.module import EncodeSettings
+    from preencode.encode.stitch import predict_chunks
+
+    stitcher = Stitcher()
+    chunk = {"index": 4, "audio": torch.zeros(1, 512), "frame_start": 0, "keep_offset": 0, "keep": 32,
+             "samples": 256, "final": None}
+    settings = EncodeSettings(posterior="mean")
+    batch = {"chunks": [chunk], "failures": [], "rejected": []}
+    predict_chunks(model, settings, stitcher, batch, torch.device("cpu"))
+    assert stitcher.frames == {4: 32}
+    later = {"chunks": [dict(chunk, frame_start=32)], "failures": [{"index": 4, "path": "x"}], "rejected": []}
+    out = predict_chunks(model, settings, stitcher, later, torch.device("cpu"))
+    assert out["samples"] == [] and out["failures"] == later["failures"]
+    assert stitcher.partial == {} and stitcher.frames == {}
