@@ -103,7 +103,8 @@ def build_parser(prog: str = "preencode encode") -> argparse.ArgumentParser:
     ours.add_argument("--shard-bytes", type=_positive, default=None,
                       help="also close a shard once it holds this many bytes (--output-format wds)")
     ours.add_argument("--store-std", action="store_true",
-                      help="VAE models: also store the posterior std in <id>.std.npz beside each latent")
+                      help="VAE models: also store the posterior std as <id>.std.npz (key std) beside each "
+                      "latent, or as a shard member with --output-format wds")
     ours.add_argument("--phase-flip", action="store_true",
                       help="invert the phase of a random half of the clips, as the reference does (off by default)")
     ours.add_argument("--drop-silence", action="store_true", help="skip clips that are entirely silent")
