@@ -40,6 +40,12 @@ def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
         plan.items, cfg.sample_rate, cfg.in_channels, opts.sample_size, random_crop=job.dataset_config.random_crop,
         seed=opts.seed, drop_silent=opts.drop_silence or job.dataset_config.drop_silent,
         augment_phase=opts.phase_flip or job.dataset_config.augment_phase)
+    if opts.full_length:
+        from .file_chunks import chunk_margin
+        from .full_length import FullLengthStream
+
+        dataset = FullLengthStream(dataset, opts.sample_size, chunk_margin(cfg), cfg.downsampling_ratio,
+                                   opts.batch_size)
     summary = run(job, plan, dataset, make_batches=batching_for(job, plan))
     if not summary:  # ranks other than 0
         return EXIT_OK

@@ -1,13 +1,17 @@
 """The output tree: ``<out>/<rank>/<13-digit id>.npy`` + ``.json`` (the .npy renamed into place last, as the
-commit marker), ``details.json``, ``manifest.jsonl`` and ``failures.jsonl``; what is done; cleaning leftovers."""
+commit marker) or ``<out>/<rank>/shard-<first id>.tar`` shards holding the same members (renamed into place
+when complete), ``details.json``, ``manifest.jsonl`` and ``failures.jsonl``; what is done; cleaning leftovers."""
 
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from ..errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +19,8 @@ ID_DIGITS = 13
 MANIFEST = "manifest.jsonl"
 FAILURES = "failures.jsonl"
 REJECTED = "rejected.jsonl"
+SHARD_PREFIX = "shard-"  # --output-format wds: <rank>/shard-<first id>.tar
+SHARD_SUFFIX = ".tar"
 
 
 def format_id(index: int) -> str:
@@ -45,7 +51,8 @@ def iter_files(output: Path) -> Iterator[os.DirEntry]:
 
 
 def done_indices(output: Path) -> set[int]:
-    """Inputs whose ``<id>.npy`` (the commit marker) and ``<id>.json`` both exist."""
+    """Inputs whose ``<id>.npy`` (the commit marker) and ``<id>.json`` both exist, loose or inside a
+    committed shard."""
     done: set[int] = set()
     for folder in rank_dirs(output):
         names = set(os.listdir(folder))
@@ -53,7 +60,32 @@ def done_indices(output: Path) -> set[int]:
             stem, ext = os.path.splitext(name)
             if ext == ".json" and is_id(stem) and f"{stem}.npy" in names:
                 done.add(int(stem))
+            elif is_shard(name):
+                done |= shard_ids(folder / name)
     return done
+
+
+def is_shard(name: str) -> bool:
+    """A committed shard's file name (temporaries start with a dot)."""
+    return name.startswith(SHARD_PREFIX) and name.endswith(SHARD_SUFFIX)
+
+
+def shard_ids(path: Path) -> set[int]:
+    """Ids of the samples complete in a committed shard (both ``.npy`` and ``.json`` members).
+
+    Raises:
+        UserError: the shard cannot be read (it was damaged after it was committed).
+    """
+    suffixes: dict[str, set[str]] = {}
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            for member in tar:
+                key, _, suffix = member.name.partition(".")
+                suffixes.setdefault(key, set()).add(suffix)
+    except (OSError, tarfile.TarError, EOFError) as err:
+        raise UserError(f"The committed shard {path} cannot be read ({err}).",
+                        "Delete it and re-run the same command: its samples are encoded again.") from err
+    return {int(key) for key, got in suffixes.items() if is_id(key) and {"npy", "json"} <= got}
 
 
 def clean_leftovers(output: Path) -> int:

@@ -11,8 +11,8 @@ import torch
 from torch.nn import functional as F
 
 from ..models.autoencoder import AudioAutoencoder
-from ..models.bottlenecks import VAEBottleneck
-from .noise import posterior_noise
+from .latents import bottleneck_outputs
+from .stitch import Stitcher, predict_chunks
 from .writer import EncodedSample
 
 
@@ -40,6 +40,7 @@ class EncodeModule(L.LightningModule):
         self.settings = settings
         # Optional faster replacement of model.encode_pre_bottleneck(audio, lengths) (padding skipping).
         self.pre_bottleneck_fn = pre_bottleneck_fn
+        self.stitcher = Stitcher()  # --full-length: partial inputs whose chunks span batches
 
     def _pre_bottleneck(self, audio: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if self.pre_bottleneck_fn is not None:
@@ -48,28 +49,15 @@ class EncodeModule(L.LightningModule):
 
     @torch.inference_mode()
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> dict[str, Any]:
+        if "chunks" in batch:
+            return predict_chunks(self.model, self.settings, self.stitcher, batch, self.device)
         out: dict[str, Any] = {"samples": [], "failures": batch["failures"], "rejected": batch["rejected"]}
         if batch["audio"] is None:
             return out
         model = self.model
         audio = batch["audio"].to(self.device, model.dtype, non_blocking=True)
         pre = self._pre_bottleneck(audio, batch["lengths"])
-        std = None
-        s = self.settings
-        if s.is_discrete:
-            latents = model.bottleneck.tokens(pre).cpu().numpy().astype(model.token_dtype)
-        elif isinstance(model.bottleneck, VAEBottleneck):
-            mean, std_t = model.bottleneck.posterior_params(pre.float())
-            if s.posterior == "mean":
-                z = mean
-            else:
-                noise = torch.stack([posterior_noise(s.seed, i, tuple(mean.shape[1:])) for i in batch["indices"]])
-                z = mean + std_t * noise.to(mean.device)
-            latents = z.cpu().numpy().astype(s.out_dtype)
-            if s.store_std:
-                std = std_t.cpu().numpy().astype(s.out_dtype)
-        else:
-            latents = model.bottleneck.encode(pre).float().cpu().numpy().astype(s.out_dtype)
+        latents, std = bottleneck_outputs(model, self.settings, pre, batch["indices"])
         for row, (index, meta) in enumerate(zip(batch["indices"], batch["metadata"])):
             meta = dict(meta)
             mask = meta.pop("_padding_mask_samples")

@@ -33,6 +33,7 @@ class EncodeOptions:
     full_length: bool = False
     output_format: str = "npy"
     shard_size: int = 1000
+    shard_bytes: int | None = None
     store_std: bool = False
     phase_flip: bool = False
     drop_silence: bool = False
@@ -92,12 +93,16 @@ def build_parser(prog: str = "preencode encode") -> argparse.ArgumentParser:
     ours.add_argument("--no-skip-padding", dest="skip_padding", action="store_false",
                       help="encode every window in full, padding included (the reference's behaviour)")
     ours.add_argument("--full-length", action="store_true",
-                      help="encode every file completely as one latent sequence instead of one window")
+                      help="encode every file completely as one latent sequence instead of one window, in overlapping "
+                      "chunks of --sample-size (then --batch-size counts chunks)")
     ours.add_argument("--output-format", choices=("npy", "wds"), default="npy",
                       help="npy: the spec's <rank>/<id>.npy + .json; wds: WebDataset tar shards per rank")
     ours.add_argument("--shard-size", type=_positive, default=1000, help="samples per tar shard (--output-format wds)")
+    ours.add_argument("--shard-bytes", type=_positive, default=None,
+                      help="also close a shard once it holds this many bytes (--output-format wds)")
     ours.add_argument("--store-std", action="store_true",
-                      help="VAE models: also store the posterior std in <id>.std.npz beside each latent")
+                      help="VAE models: also store the posterior std as <id>.std.npz (key std) beside each "
+                      "latent, or as a shard member with --output-format wds")
     ours.add_argument("--phase-flip", action="store_true",
                       help="invert the phase of a random half of the clips, as the reference does (off by default)")
     ours.add_argument("--drop-silence", action="store_true", help="skip clips that are entirely silent")

@@ -15,8 +15,10 @@ from ..models.checkpoint import load_autoencoder
 from .callbacks import LatentWriter
 from .details import write_json_atomic
 from .layout import FAILURES, MANIFEST, REJECTED, clean_leftovers, done_indices, remove_output
+from .full_length import FullLengthDataModule
 from .loader import EncodeDataModule
 from .module import EncodeModule, EncodeSettings
+from .shards import ShardWriter
 from .speed import prepare_model
 from .validate import Job
 
@@ -95,8 +97,11 @@ def run(job: Job, plan: Any, dataset: Any, make_batches: Any = None, make_writer
                               store_std=opts.store_std, out_dtype=job.out_dtype)
     module = EncodeModule(model, settings, pre_bottleneck_fn)
     preparer = _Preparer(job, manifest, len(plan.items))
-    datamodule = EncodeDataModule(dataset, [], opts.batch_size, opts.num_workers, opts.shuffle, opts.seed,
-                                  make_batches=make_batches, on_setup=lambda t: preparer(t, datamodule))
+    module_cls = FullLengthDataModule if opts.full_length else EncodeDataModule
+    datamodule = module_cls(dataset, [], opts.batch_size, opts.num_workers, opts.shuffle, opts.seed,
+                            make_batches=make_batches, on_setup=lambda t: preparer(t, datamodule))
+    if make_writer is None and opts.output_format == "wds":
+        make_writer = lambda rank_dir: ShardWriter(rank_dir, opts.shard_size, opts.shard_bytes)  # noqa: E731
     writer = LatentWriter(job.output, job.model_config.sample_rate, opts.progress, make_writer)
     use_half = opts.model_half and torch.cuda.is_available() and opts.accelerator in ("auto", "gpu", "cuda")
     trainer = L.Trainer(

@@ -77,8 +77,6 @@ def validate(opts: EncodeOptions) -> Job:
     if opts.store_std and not is_vae:
         raise UserError("--store-std needs a vae bottleneck (there is no posterior std to store).",
                         "Drop --store-std.")
-    if opts.output_format == "wds" and opts.store_std:
-        raise UserError("--store-std is not supported with --output-format wds.", "Use --output-format npy.")
     ckpt = Path(opts.ckpt_path)
     if not ckpt.is_file():
         raise UserError(f"Checkpoint not found: {ckpt}.", "Check --ckpt-path.")
