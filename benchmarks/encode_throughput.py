@@ -102,6 +102,15 @@ def encode(config: Path, ckpt: Path, folder: Path, out: Path, args: argparse.Nam
     return result
 
 
+def max_latent_diff(a: Path, b: Path) -> float:
+    """Largest absolute difference between the same ids' latents of two output folders."""
+    left = {p.name: p for p in a.glob("*/*.npy")}
+    right = {p.name: p for p in b.glob("*/*.npy")}
+    if left.keys() != right.keys():
+        raise SystemExit(f"{a} and {b} hold different ids")
+    return max((float(np.abs(np.load(left[k]) - np.load(right[k])).max()) for k in left), default=0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=100, help="number of 0.5-8 s clips to generate")
@@ -165,7 +174,9 @@ def main() -> None:
             rates[mode] = rate
             print(f"{name:<16} {mode:<17} {r.get('encoded', 0):>5} {audio_s:>8.1f} {r['wall']:>7.1f} {rate:>15.2f} "
                   f"{gflops:>11.1f} {100 * gflops / conv:>7.0f}% {r['peak_gb']:>7.2f}")
-        print(f"{'':<16} default / --no-skip-padding: {rates['default'] / rates['--no-skip-padding']:.2f}x\n")
+        diff = max_latent_diff(work / f"out_{name[1]}_default", work / f"out_{name[1]}_no-skip-padding")
+        print(f"{'':<16} default / --no-skip-padding: {rates['default'] / rates['--no-skip-padding']:.2f}x, "
+              f"latents max |diff| {diff:.2e} (posterior mean)\n")
         if args.reference_cmd:
             dataset = work / f"out_{name[1]}_no-skip-padding.dataset.json"
             cmd = shlex.split(args.reference_cmd) + [

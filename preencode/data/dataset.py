@@ -32,6 +32,20 @@ Sample = dict[str, Any]
 Result = Union[Sample, Failure, Rejection]
 
 
+def item_metadata(item: Item, extra: dict[str, Any], sample_rate: int) -> dict[str, Any]:
+    """The per-sample fields that do not depend on the window: ``extra`` (a WebDataset sample's ``.json``)
+    plus ``path``, ``relpath``, ``sample_rate``, ``dataset_id``, ``input_fingerprint`` (and ``shard``/``key``
+    for tar members); ``text`` is also copied to ``prompt``, as the reference does."""
+    info: dict[str, Any] = dict(extra)
+    info.update(path=item.path, relpath=item.relpath, sample_rate=sample_rate, dataset_id=item.dataset_id,
+                input_fingerprint=item.input_fingerprint())
+    if item.member is not None:
+        info.update(shard=item.member.shard, key=item.member.key)
+    if "text" in extra:
+        info["prompt"] = extra["text"]
+    return info
+
+
 class PreEncodeDataset(torch.utils.data.Dataset):
     """Windows of ``sample_size`` samples at ``sample_rate`` with ``channels`` channels.
 
@@ -100,14 +114,8 @@ class PreEncodeDataset(torch.utils.data.Dataset):
         except AudioLoadError as err:
             raise _ItemFailed("decode", err.reason) from err
         audio = got.audio
-        info: dict[str, Any] = dict(extra)
-        info.update(path=item.path, relpath=item.relpath,
-                    **got.window.metadata(self.sample_rate), sample_rate=self.sample_rate,
-                    dataset_id=item.dataset_id, input_fingerprint=item.input_fingerprint())
-        if item.member is not None:
-            info.update(shard=item.member.shard, key=item.member.key)
-        if "text" in extra:
-            info["prompt"] = extra["text"]
+        info = item_metadata(item, extra, self.sample_rate)
+        info.update(got.window.metadata(self.sample_rate))
         if self.augment_phase:
             flip = bool(rng.random() < 0.5)
             audio = -audio if flip else audio

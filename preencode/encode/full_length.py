@@ -21,11 +21,11 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..audio import AudioLoadError, window_rng
-from ..data.dataset import PreEncodeDataset, _ItemFailed
+from ..data.dataset import PreEncodeDataset, _ItemFailed, item_metadata
 from ..data.failures import Failure, Rejection
 from ..data.sharding import split_range
 from .file_chunks import iter_chunks
-from .loader import EncodeDataModule, split_for_rank
+from .loader import EncodeDataModule
 
 log = logging.getLogger(__name__)
 
@@ -112,14 +112,8 @@ class FullLengthStream(IterableDataset):
     def _metadata(self, item: Any, extra: dict[str, Any], total: int, flip: bool,
                   first: torch.Tensor) -> dict[str, Any]:
         ds = self.dataset
-        info: dict[str, Any] = dict(extra)
-        info.update(path=item.path, relpath=item.relpath, timestamps=(0.0, 1.0), seconds_start=0,
-                    seconds_total=math.ceil(total / ds.sample_rate), sample_rate=ds.sample_rate,
-                    dataset_id=item.dataset_id, input_fingerprint=item.input_fingerprint())
-        if item.member is not None:
-            info.update(shard=item.member.shard, key=item.member.key)
-        if "text" in extra:
-            info["prompt"] = extra["text"]
+        info = item_metadata(item, extra, ds.sample_rate)
+        info.update(timestamps=(0.0, 1.0), seconds_start=0, seconds_total=math.ceil(total / ds.sample_rate))
         if ds.augment_phase:
             info["phase_inverted"] = flip
         if item.custom_metadata_module:
@@ -164,12 +158,7 @@ class FullLengthDataModule(EncodeDataModule):
     """
 
     def predict_dataloader(self) -> DataLoader:
-        trainer = self.trainer
-        self.share = split_for_rank(self.pending, trainer.world_size, trainer.global_rank)
-        order = list(self.share)
-        if self.shuffle:
-            order = [order[i] for i in np.random.default_rng(self.seed).permutation(len(order))]
-        self.dataset.order = order
+        self.dataset.order = self.rank_order()
         # Batches are built by the dataset (batch_size=None): Lightning cannot list their indices, which
         # the writer does not use.
         warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")

@@ -82,15 +82,16 @@ class EncodeDataModule(L.LightningDataModule):
         if self.on_setup is not None:
             self.on_setup(self.trainer)
 
+    def rank_order(self) -> list[int]:
+        """This rank's share of the pending inputs, in processing order (shuffled with ``--shuffle``)."""
+        self.share = split_for_rank(self.pending, self.trainer.world_size, self.trainer.global_rank)
+        if not self.shuffle:
+            return list(self.share)
+        return [self.share[i] for i in np.random.default_rng(self.seed).permutation(len(self.share))]
+
     def predict_dataloader(self) -> DataLoader:
-        trainer = self.trainer
-        self.share = split_for_rank(self.pending, trainer.world_size, trainer.global_rank)
-        order = list(self.share)
-        if self.shuffle:
-            order = [order[i] for i in np.random.default_rng(self.seed).permutation(len(order))]
-            batches = _chunks(order, self.batch_size)
-        else:
-            batches = self.make_batches(order, self.batch_size)
+        order = self.rank_order()
+        batches = _chunks(order, self.batch_size) if self.shuffle else self.make_batches(order, self.batch_size)
         return DataLoader(self.dataset, batch_sampler=ListBatchSampler(batches), num_workers=self.num_workers,
                           collate_fn=collate, pin_memory=torch.cuda.is_available(),
                           persistent_workers=False, prefetch_factor=4 if self.num_workers else None)
