@@ -124,8 +124,8 @@ def stream_audio(source: AudioSource, sample_rate: int, channels: int, name: str
 
 
 def _finish(block: np.ndarray, channels: int, name: str) -> np.ndarray:
+    """Clamp each channel, then convert channels (the reference's order, as :func:`load_audio`)."""
     try:
-        block = convert_channels(block, channels)
+        return convert_channels(np.clip(block, -1.0, 1.0), channels).astype(np.float32, copy=False)
     except ValueError as err:
         raise AudioLoadError(name, str(err)) from err
-    return np.clip(block, -1.0, 1.0).astype(np.float32, copy=False)
