@@ -140,22 +140,28 @@ def _finish(job: Job, plan: Any, skipped: int, stats: list[dict], wall: float) -
     clean_leftovers(out)
     done = done_indices(out)
     attempted = {i for s in stats for i in s["attempted"]}
-    failures = [f for s in stats for f in s["failures"]]
-    failures += [f.to_dict() for f in plan.failures]
-    old = _read_jsonl(out / FAILURES)
-    # Keep earlier records of inputs that are still not done and were not retried in this run.
-    failures += [f for f in old if f.get("index") is not None and f["index"] not in done and f["index"] not in attempted]
-    failures.sort(key=lambda f: (f.get("index") is None, f.get("index") or 0, f.get("path", "")))
-    _write_jsonl(out / FAILURES, failures)
-    rejected = [r for s in stats for r in s["rejected"]]
-    if rejected or (out / REJECTED).exists():
-        _write_jsonl(out / REJECTED, sorted(rejected, key=lambda r: r.get("index") or 0))
+    failures = [f for s in stats for f in s["failures"]] + [f.to_dict() for f in plan.failures]
+    failures = _merge_log(out / FAILURES, failures, done, attempted)
+    rejected = _merge_log(out / REJECTED, [r for s in stats for r in s["rejected"]], done, attempted)
     seconds = sum(s["seconds"] for s in stats)
     return {
         "output": str(out), "inputs": len(plan.items), "encoded": sum(s["encoded"] for s in stats),
         "skipped": skipped, "failed": len(failures), "rejected": len(rejected), "complete": len(done),
         "audio_hours": seconds / 3600, "wall_seconds": wall, "realtime_factor": seconds / wall if wall else 0.0,
     }
+
+
+def _merge_log(path: Path, new: list[dict], done: set[int], attempted: set[int]) -> list[dict]:
+    """Rewrite a failure/rejection log: this run's records, plus earlier records of inputs that are still
+    not done and were not retried in this run (e.g. beyond ``--limit-batches``). Scan records (no index)
+    are redone by every run."""
+    old = _read_jsonl(path)
+    records = new + [r for r in old if r.get("index") is not None and r["index"] not in done
+                     and r["index"] not in attempted]
+    records.sort(key=lambda r: (r.get("index") is None, r.get("index") or 0, r.get("path", "")))
+    if records or path.exists() or path.name == FAILURES:
+        _write_jsonl(path, records)
+    return records
 
 
 def _read_jsonl(path: Path) -> list[dict]:

@@ -211,3 +211,25 @@ def test_skipping_padding_and_fast_encoder_do_not_change_latents(model_files, cl
         for key, (latent, meta) in outputs[name].items():
             np.testing.assert_allclose(latent, outputs["plain"][key][0], atol=1e-4, rtol=1e-4)
             assert meta == outputs["plain"][key][1]
+
+
+def test_custom_metadata_rejections_are_logged_and_kept_across_resumes(model_files, tmp_path):
+    folder = tmp_path / "audio"
+    write_clips(folder, [100, 200, 300, 400, 500])
+    module = tmp_path / "meta.py"
+    module.write_text("def get_custom_metadata(info, audio):\n"
+                      "    if info['relpath'] in ('clip_001.wav', 'clip_004.wav'):\n"
+                      "        return {'__reject__': True}\n"
+                      "    return {'prompt': 'len ' + str(audio.shape[-1])}\n")
+    cfg = write_json(tmp_path / "ds.json", {"dataset_type": "audio_dir", "random_crop": False, "datasets": [
+        {"id": "clips", "path": str(folder), "custom_metadata_module": str(module)}]})
+    out = tmp_path / "out"
+    assert main(encode_args(model_files, cfg, out, "--limit-batches", "1", "--batch-size", "2",
+                            "--shuffle")) == 0
+    assert main(encode_args(model_files, cfg, out, "--batch-size", "2")) == 0
+    latents = read_output(out)
+    assert sorted(latents) == [f"{i:013d}" for i in (0, 2, 3)]
+    assert all(meta["prompt"] == f"len {SAMPLE_SIZE}" for _, meta in latents.values())
+    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+    assert [r["index"] for r in rejected] == [1, 4]
+    assert (out / "failures.jsonl").read_text() == ""
