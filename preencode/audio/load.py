@@ -108,6 +108,8 @@ def load_window(source: AudioSource, *, sample_rate: int, channels: int, sample_
     source_channels = audio.shape[0]
     audio = reduce_channels(audio, channels)
     audio = resample(audio, sr, sample_rate)
+    if audio.shape[1] == 0:
+        raise AudioLoadError(name, f"shorter than one sample at {sample_rate} Hz")
     window = choose_window(audio.shape[1], sample_size, random_crop, rng)
     return _finish(pad_crop(audio, window), window, sample_rate, sr, source_channels, channels, False, name)
 

@@ -112,6 +112,8 @@ def stream_audio(source: AudioSource, sample_rate: int, channels: int, name: str
         raise AudioLoadError(name, "file has no audio samples (0 frames)")
     if resampler is None:
         return
+    if resampled_length(frames_in, sr, sample_rate) == 0:
+        raise AudioLoadError(name, f"shorter than one sample at {sample_rate} Hz")
     tail = np.ascontiguousarray(resampler.resample_chunk(np.zeros((0, kept), np.float32), last=True).T)
     # As :func:`preencode.audio.resample`: the length never depends on soxr's tie-breaking.
     expected = resampled_length(frames_in, sr, sample_rate)

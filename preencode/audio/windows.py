@@ -52,7 +52,7 @@ class Window:
 
 def window_rng(seed: int, index: int, stream: str = "") -> np.random.Generator:
     """A generator determined by ``(seed, index, stream)``; ``stream`` names independent draws."""
-    return np.random.default_rng([seed & 0xFFFFFFFF, index, zlib.crc32(stream.encode())])
+    return np.random.default_rng([seed, index, zlib.crc32(stream.encode())])
 
 
 def choose_window(total: int, sample_size: int, random_crop: bool,

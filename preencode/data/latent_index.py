@@ -43,6 +43,8 @@ class LatentRecord:
     latent_size: int | None = None
     meta_offset: int | None = None
     meta_size: int | None = None
+    std_offset: int | None = None  # a posterior std member ``<id>.std.npz`` in the same shard
+    std_size: int | None = None
 
     @property
     def in_shard(self) -> bool:
@@ -182,8 +184,10 @@ def _index_shard(shard: Path, suffix: str) -> tuple[list[LatentRecord], int]:
                     skipped += 1
                     log.warning("Skipping %s in shard %s: bad metadata (%s)", name, shard, err)
                     continue
+                std = members.get(name[: -len(suffix)] + ".std.npz")
                 records.append(LatentRecord(str(shard), f"{shard}::{meta.name}", _seconds_total(info),
-                                            latent.offset_data, latent.size, meta.offset_data, meta.size))
+                                            latent.offset_data, latent.size, meta.offset_data, meta.size,
+                                            std.offset_data if std else None, std.size if std else None))
     except (OSError, tarfile.TarError) as err:
         log.warning("Skipping shard %s: it cannot be read (%s)", shard, err)
         return [], 1

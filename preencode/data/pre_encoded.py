@@ -58,9 +58,15 @@ class LatentSource:
 
 def read_posterior_std(record: LatentRecord) -> np.ndarray | None:
     """The default posterior reader: ``<id>.std.npy`` or ``<id>.std.npz`` (array ``std``) beside a
-    loose latent, shaped like the latent; None when there is none (shards have none)."""
+    loose latent, or an ``<id>.std.npz`` member of its shard; shaped like the latent; None when there is none."""
     if record.in_shard:
-        return None
+        if record.std_offset is None:
+            return None
+        with open(record.latent, "rb") as f:
+            f.seek(record.std_offset)
+            payload = f.read(record.std_size)
+        with np.load(io.BytesIO(payload)) as data:
+            return data["std"]
     stem = record.latent.rsplit(".", 1)[0]
     if Path(stem + ".std.npy").is_file():
         return np.load(stem + ".std.npy")

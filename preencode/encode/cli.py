@@ -16,7 +16,7 @@ EXIT_OK, EXIT_USAGE, EXIT_FAILED_INPUTS = 0, 2, 3
 
 def format_summary(s: dict) -> str:
     return (f"Done: {s['encoded']} encoded, {s['skipped']} skipped (already done), {s['failed']} failed, "
-            f"{s['rejected']} rejected by custom metadata; {s['complete']}/{s['inputs']} inputs complete.\n"
+            f"{s['rejected']} rejected; {s['complete']}/{s['inputs']} inputs complete.\n"
             f"Audio: {s['audio_hours']:.4f} h in {s['wall_seconds']:.1f} s wall "
             f"({s['realtime_factor']:.2f}x realtime)"
             + (f", {100 * s['padding_skipped']:.0f}% of the window samples were padding not encoded"
@@ -31,9 +31,12 @@ def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
 
     from ..data.dataset import PreEncodeDataset
     from ..data.plan import build_plan
+    from ..models.checkpoint import load_autoencoder
     from .run import run
     from .speed import batching_for
 
+    # The checkpoint is checked (strictly) before the dataset is scanned, which can take long.
+    model = load_autoencoder(job.model_config, opts.ckpt_path, half=opts.model_half, device="cpu")
     plan = build_plan(job.dataset_config)
     cfg = job.model_config
     dataset = PreEncodeDataset(
@@ -46,7 +49,7 @@ def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
 
         dataset = FullLengthStream(dataset, opts.sample_size, chunk_margin(cfg), cfg.downsampling_ratio,
                                    opts.batch_size)
-    summary = run(job, plan, dataset, make_batches=batching_for(job, plan))
+    summary = run(job, plan, dataset, model, make_batches=batching_for(job, plan))
     if not summary:  # ranks other than 0
         return EXIT_OK
     print(format_summary(summary), file=sys.stderr)

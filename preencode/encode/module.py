@@ -38,6 +38,8 @@ class EncodeModule(L.LightningModule):
         super().__init__()
         self.model = model
         self.settings = settings
+        # After a resume fewer inputs than ranks may be left: some ranks then have nothing to do.
+        self.allow_zero_length_dataloader_with_multiple_devices = True
         # Optional faster replacement of model.encode_pre_bottleneck(audio, lengths) (padding skipping).
         self.pre_bottleneck_fn = pre_bottleneck_fn
         self.stitcher = Stitcher()  # --full-length: partial inputs whose chunks span batches

@@ -11,7 +11,7 @@ import torch
 
 
 def sample_generator(seed: int, index: int, stream: int = 0) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed & 0xFFFFFFFF, index, stream])))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, index, stream])))
 
 
 def posterior_noise(seed: int, index: int, shape: tuple[int, ...]) -> torch.Tensor:

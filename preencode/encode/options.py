@@ -86,7 +86,7 @@ def build_parser(prog: str = "preencode encode") -> argparse.ArgumentParser:
     ours.add_argument("--devices", default="auto", help="devices per node: auto, a count, or a list like 0,1")
     ours.add_argument("--posterior", choices=("sample", "mean"), default="sample",
                       help="VAE models: store a posterior sample (as the reference) or its mean")
-    ours.add_argument("--seed", type=int, default=0,
+    ours.add_argument("--seed", type=_non_negative, default=0,
                       help="seed of posterior noise and random crops; each sample's draw depends only on it and the id")
     ours.add_argument("--overwrite", action="store_true",
                       help="delete an existing output made with other settings and start over")

@@ -11,7 +11,7 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 
-from ..models.checkpoint import load_autoencoder
+from ..models.autoencoder import AudioAutoencoder
 from .callbacks import LatentWriter
 from .details import write_json_atomic
 from .layout import FAILURES, MANIFEST, REJECTED, clean_leftovers, done_indices, remove_output
@@ -20,7 +20,7 @@ from .loader import EncodeDataModule
 from .module import EncodeModule, EncodeSettings
 from .shards import ShardWriter
 from .speed import prepare_model
-from .validate import Job
+from .validate import Job, parse_devices
 
 log = logging.getLogger(__name__)
 if not logging.getLogger("preencode").isEnabledFor(logging.DEBUG):
@@ -84,14 +84,15 @@ class _Preparer:
         trainer.strategy.barrier("preencode-scanned")
 
 
-def run(job: Job, plan: Any, dataset: Any, make_batches: Any = None, make_writer: Any = None) -> dict[str, Any]:
-    """Encode ``plan`` with ``dataset``; returns the run summary (complete on global rank 0)."""
+def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches: Any = None,
+        make_writer: Any = None) -> dict[str, Any]:
+    """Encode ``plan`` with ``dataset`` and the loaded ``model``; returns the run summary (complete on global
+    rank 0)."""
     opts = job.options
     started = time.monotonic()
     manifest = [line.rstrip("\n") for line in manifest_lines(plan.items)]
     if job.resuming and not opts.overwrite:
         check_manifest(job.output, manifest)
-    model = load_autoencoder(job.model_config, opts.ckpt_path, half=opts.model_half, device="cpu")
     model, pre_bottleneck_fn = prepare_model(job, model)
     settings = EncodeSettings(posterior=opts.posterior, seed=opts.seed, is_discrete=opts.is_discrete,
                               store_std=opts.store_std, out_dtype=job.out_dtype)
@@ -105,7 +106,7 @@ def run(job: Job, plan: Any, dataset: Any, make_batches: Any = None, make_writer
     writer = LatentWriter(job.output, job.model_config.sample_rate, opts.progress, make_writer)
     use_half = opts.model_half and torch.cuda.is_available() and opts.accelerator in ("auto", "gpu", "cuda")
     trainer = L.Trainer(
-        accelerator=opts.accelerator, devices=_devices(opts.devices), num_nodes=opts.num_nodes,
+        accelerator=opts.accelerator, devices=parse_devices(opts.devices), num_nodes=opts.num_nodes,
         strategy=opts.strategy, precision="16-true" if use_half else "32-true",
         limit_predict_batches=opts.limit_batches, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
@@ -125,14 +126,6 @@ def run(job: Job, plan: Any, dataset: Any, make_batches: Any = None, make_writer
             summary["padding_skipped"] = pre_bottleneck_fn.skipped_fraction
     trainer.strategy.barrier("preencode-finished")
     return summary
-
-
-def _devices(value: str) -> Any:
-    if value == "auto":
-        return "auto"
-    if value.isdigit():
-        return int(value)
-    return [int(v) for v in value.split(",") if v.strip()]
 
 
 def _finish(job: Job, plan: Any, skipped: int, stats: list[dict], wall: float) -> dict[str, Any]:

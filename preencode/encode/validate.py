@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from ..schema import load_json
 from .details import build_details, check_compatible
 from .options import EncodeOptions
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Job:
@@ -29,6 +32,42 @@ class Job:
     details: dict[str, Any]
     resuming: bool
     out_dtype: str
+
+
+_UNSUPPORTED_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
+def parse_devices(value: str) -> Any:
+    """``--devices``: ``auto``, a count >= 1, or a comma-separated list of device indices."""
+    text = value.strip()
+    if text == "auto":
+        return "auto"
+    try:
+        if "," in text:
+            devices = [int(v) for v in text.split(",") if v.strip()]
+            if devices and all(d >= 0 for d in devices):
+                return devices
+        elif int(text) >= 1:
+            return int(text)
+    except ValueError:
+        pass
+    raise UserError(f"--devices {value!r} is not valid.", "Use auto, a count such as 2, or indices such as 0,1.")
+
+
+def check_lightning(opts: EncodeOptions) -> None:
+    """Let Lightning check --accelerator, --devices, --num-nodes and --strategy before any work."""
+    import lightning.pytorch as L
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        L.Trainer(accelerator=opts.accelerator, devices=parse_devices(opts.devices), num_nodes=opts.num_nodes,
+                  strategy=opts.strategy, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False)
+    except (MisconfigurationException, ValueError, RuntimeError, TypeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"--accelerator {opts.accelerator} / --devices {opts.devices} / --strategy {opts.strategy} "
+                        f"cannot be used here: {first}", "Check the Lightning options (e.g. --accelerator cpu).") \
+            from err
 
 
 def token_layout(config: AutoencoderConfig) -> tuple[int, int, str]:
@@ -77,6 +116,16 @@ def validate(opts: EncodeOptions) -> Job:
     if opts.store_std and not is_vae:
         raise UserError("--store-std needs a vae bottleneck (there is no posterior std to store).",
                         "Drop --store-std.")
+    if opts.store_std and opts.posterior == "sample":
+        # A stored sample plus its std would make a loader add noise twice.
+        log.info("--store-std: storing the posterior mean in each latent and its std beside it, so that a "
+                 "loader draws a fresh sample every epoch.")
+        opts = replace(opts, posterior="mean")
+    if opts.strategy.startswith(_UNSUPPORTED_STRATEGIES):
+        raise UserError(f"--strategy {opts.strategy} is not supported for encoding (its processes cannot report "
+                        "failures back).", "Use --strategy ddp (or auto), launched directly, by torchrun or SLURM.")
+    if opts.output_format != "wds" and (opts.shard_size != 1000 or opts.shard_bytes):
+        log.warning("--shard-size/--shard-bytes only apply with --output-format wds; ignored.")
     ckpt = Path(opts.ckpt_path)
     if not ckpt.is_file():
         raise UserError(f"Checkpoint not found: {ckpt}.", "Check --ckpt-path.")
@@ -103,4 +152,5 @@ def validate(opts: EncodeOptions) -> Job:
     details = build_details(model_config=raw_model, dataset_config=dataset_config.raw, sample_size=opts.sample_size,
                             args=opts.to_json(), checkpoint_sha256=file_sha256(ckpt), latent=latent, mode=mode)
     resuming = False if opts.overwrite else check_compatible(output, details)
+    check_lightning(opts)
     return Job(opts, model_config, dataset_config, output, details, resuming, out_dtype)

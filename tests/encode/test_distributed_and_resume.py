@@ -48,6 +48,13 @@ def test_two_ddp_processes_match_one_process_without_duplicates(model_files, tmp
     per_rank = [len(list((two / r).glob("*.npy"))) for r in ranks]
     assert sum(per_rank) == 11 and min(per_rank) >= 5  # split evenly, nothing repeated
     _same(read_output(one), read_output(two))  # posterior samples too: noise depends only on seed and id
+    # A resume with fewer pending inputs than ranks: one rank has nothing to do.
+    removed = next((two / "1").glob("*.npy"))
+    removed.unlink()
+    removed.with_suffix(".json").unlink()
+    out = _finish(_run(encode_args(model_files, cfg, two, "--batch-size", "3", "--devices", "2", "--strategy", "ddp")))
+    assert "1 encoded, 10 skipped" in out
+    _same(read_output(one), read_output(two))
 
 
 def test_sigkill_midway_then_rerun_gives_the_uninterrupted_result(model_files, tmp_path):

@@ -233,3 +233,38 @@ def test_custom_metadata_rejections_are_logged_and_kept_across_resumes(model_fil
     rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
     assert [r["index"] for r in rejected] == [1, 4]
     assert (out / "failures.jsonl").read_text() == ""
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--strategy", "ddp_spawn"], "not supported for encoding"),
+    (["--devices", "abc"], "--devices 'abc' is not valid"),
+    pytest.param(["--accelerator", "gpu"], "cannot be used here",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")),
+    (["--strategy", "nonsense"], "cannot be used here"),
+])
+def test_lightning_options_are_checked_before_any_work(model_files, clips, tmp_path, capsys, flags, message):
+    assert main(encode_args(model_files, clips[1], tmp_path / "o", *flags)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and "inputs" not in err  # before the dataset scan
+    assert not (tmp_path / "o").exists()
+
+
+def test_store_std_stores_the_mean_so_loaders_sample_once(model_files, clips, tmp_path):
+    out = tmp_path / "out"
+    assert main(encode_args(model_files, clips[1], out, "--store-std")) == 0
+    assert json.loads((out / "details.json").read_text())["latent"]["posterior"] == "mean"
+    mean = tmp_path / "mean"
+    assert main(encode_args(model_files, clips[1], mean, "--posterior", "mean")) == 0
+    for key, (latent, _) in read_output(out).items():
+        np.testing.assert_allclose(latent, read_output(mean)[key][0], atol=1e-6)
+
+
+def test_a_file_shorter_than_one_sample_at_the_model_rate_is_a_failure(model_files, tmp_path):
+    folder = tmp_path / "audio"
+    write_clips(folder, [300])
+    import soundfile as sf
+    sf.write(folder / "tiny.wav", np.zeros((1, 2), np.float32), 48000)
+    out = tmp_path / "out"
+    assert main(encode_args(model_files, dataset_config(tmp_path, folder), out)) == 3
+    failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
+    assert [f["reason"] for f in failures] == [f"shorter than one sample at {SR} Hz"]
