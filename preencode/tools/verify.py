@@ -11,6 +11,7 @@ leftover temporaries (names starting with "." or ending in ".tmp"), readable det
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,11 +195,50 @@ def verify_tree(root: str | Path, model_config: str | Path | None = None) -> Ver
     first: dict[str, str] = {}
     for record in iter_records(tree, lambda err: result.problems.append(str(err))):
         check_record(record, info, seen, first, result)
+    _check_coverage(tree.root, seen, result)
     if not tree.ranks:
         result.problems.append(f"{tree.root}: no rank folders (0/, 1/, ...); is this an encode output folder?")
     elif result.latents == 0:
         result.problems.append(f"{tree.root}: no latents found")
     return result
+
+
+def _logged_indices(path: Path) -> set[int]:
+    if not path.exists():
+        return set()
+    found = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            index = json.loads(line).get("index")
+        except (json.JSONDecodeError, AttributeError):
+            continue  # reported by read_failure_log
+        if isinstance(index, int):
+            found.add(index)
+    return found
+
+
+def _check_coverage(root: Path, seen: dict[str, str], result: Verification, shown: int = 5) -> None:
+    """Every input of ``manifest.jsonl`` must have a latent, a failure record or a rejection record."""
+    manifest = root / "manifest.jsonl"
+    if not manifest.exists():
+        return
+    inputs: dict[str, str] = {}
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+            inputs[str(entry["id"])] = str(entry.get("path", "?"))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            result.problems.append(f"{manifest}: unreadable line {line[:80]!r}")
+    logged = _logged_indices(root / "failures.jsonl") | _logged_indices(root / "rejected.jsonl")
+    missing = [i for i in sorted(inputs) if i not in seen and int(i) not in logged]
+    if missing:
+        examples = ", ".join(f"{i} ({inputs[i]})" for i in missing[:shown])
+        more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
+        result.problems.append(f"{manifest}: {len(missing)} input(s) have no latent and no failure or rejection "
+                               f"record: {examples}{more}; re-run the encode command to finish them")
+    unknown = sorted(set(seen) - set(inputs))
+    if unknown:
+        result.problems.append(f"{manifest}: {len(unknown)} latent id(s) are not in the manifest, e.g. {unknown[0]}")
 
 
 def format_result(result: Verification) -> str:

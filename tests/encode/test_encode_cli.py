@@ -268,3 +268,19 @@ def test_a_file_shorter_than_one_sample_at_the_model_rate_is_a_failure(model_fil
     assert main(encode_args(model_files, dataset_config(tmp_path, folder), out)) == 3
     failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
     assert [f["reason"] for f in failures] == [f"shorter than one sample at {SR} Hz"]
+
+
+def test_verify_checks_every_manifest_input_is_accounted_for(model_files, tmp_path, capsys):
+    from preencode.tools.verify import verify_main
+
+    folder = tmp_path / "audio"
+    write_clips(folder, [100, 200, 300])
+    (folder / "broken.wav").write_bytes(b"RIFF")
+    out = tmp_path / "out"
+    assert main(encode_args(model_files, dataset_config(tmp_path, folder), out)) == 3
+    capsys.readouterr()
+    assert verify_main([str(out)]) == 0  # three latents and one failure record: all inputs accounted for
+    (out / "0" / "0000000000002.npy").unlink()
+    (out / "0" / "0000000000002.json").unlink()
+    assert verify_main([str(out)]) == 1
+    assert "1 input(s) have no latent and no failure or rejection record: 0000000000002" in capsys.readouterr().out
