@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -11,6 +12,7 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 
+from ..errors import DatasetError
 from ..models.autoencoder import AudioAutoencoder
 from .callbacks import LatentWriter
 from .details import write_json_atomic
@@ -67,6 +69,12 @@ class _Preparer:
 
     def __call__(self, trainer: L.Trainer, datamodule: EncodeDataModule) -> None:
         out = self.job.output
+        # Every rank scanned the inputs itself; ids only mean the same input everywhere if the scans agree.
+        digest = hashlib.sha256("\n".join(self.manifest).encode("utf-8")).hexdigest()
+        if len(set(_gather(digest))) > 1:
+            raise DatasetError("The ranks found different inputs (a file changed, appeared or vanished while "
+                               "they started, or the dataset paths differ between nodes).",
+                               "Make the inputs identical on every node and re-run.")
         if trainer.global_rank == 0:
             out.mkdir(parents=True, exist_ok=True)
             if self.job.options.overwrite:
