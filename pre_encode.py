@@ -9,7 +9,7 @@ Example:
 import sys
 
 from preencode.cli import run_guarded, setup_logging
-from preencode.encode.cli import encode_main
+from preencode.encode.engine.main import encode_main
 
 if __name__ == "__main__":
     debug = "--debug" in sys.argv

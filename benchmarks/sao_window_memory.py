@@ -28,8 +28,8 @@ def run_one(mode: str, samples: int, content: float) -> dict:
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from preencode.encode.fast_encoder import optimize_for_inference
-    from preencode.encode.padding import PaddingSkipper
+    from preencode.encode.fast.encoder import optimize_for_inference
+    from preencode.encode.fast.padding import PaddingSkipper
     from preencode.models.factory import build_autoencoder
 
     if mode == "fast-heap":

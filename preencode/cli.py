@@ -16,10 +16,10 @@ from .errors import UserError
 
 # subcommand -> (module, function taking argv and returning an exit code, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "encode": ("preencode.encode.cli", "encode_main", "pre-encode a dataset to latents (pre_encode.py)"),
+    "encode": ("preencode.encode.engine.main", "encode_main", "pre-encode a dataset to latents (pre_encode.py)"),
     "inspect": ("preencode.tools.inspect", "inspect_main", "statistics of an output folder"),
     "verify": ("preencode.tools.verify", "verify_main", "check an output folder for problems"),
-    "decode": ("preencode.tools.decode", "decode_main", "decode a stored latent back to audio"),
+    "decode": ("preencode.tools.to_audio", "decode_main", "decode a stored latent back to audio"),
     "train": ("preencode.train.cli", "train_main", "train a latent diffusion model (train.py)"),
     "unwrap": ("preencode.train.cli", "unwrap_main", "export a trained model's plain state dict"),
 }

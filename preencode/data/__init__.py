@@ -3,7 +3,7 @@
 For the encode engine::
 
     plan = build_plan(load_dataset_config(path))          # plan.items, plan.failures
-    ds = PreEncodeDataset.from_config(plan.items, config, sample_rate=44100, channels=2,
+    ds = AudioWindowDataset.from_config(plan.items, config, sample_rate=44100, channels=2,
                                       sample_size=1320960, seed=0)
     mine = split_indices(len(ds), world_size, rank)        # then DataLoader(Subset(ds, mine), collate_fn=collate)
 """
@@ -11,14 +11,14 @@ For the encode engine::
 from __future__ import annotations
 
 from .config import DatasetConfig, DatasetEntry, load_dataset_config, parse_dataset_config
-from .dataset import Batch, PreEncodeDataset, collate
+from .audio_windows import Batch, AudioWindowDataset, collate
 from .failures import Failure, Rejection
 from .plan import Plan, build_plan
 from .sharding import split_indices, split_range
 from .sources import Fingerprint, Item, TarMember
 
 __all__ = [
-    "Batch", "DatasetConfig", "DatasetEntry", "Failure", "Fingerprint", "Item", "Plan", "PreEncodeDataset",
+    "Batch", "DatasetConfig", "DatasetEntry", "Failure", "Fingerprint", "Item", "Plan", "AudioWindowDataset",
     "Rejection", "TarMember", "build_plan", "collate", "load_dataset_config", "parse_dataset_config",
     "split_indices", "split_range",
 ]

@@ -3,7 +3,7 @@
 A module is imported once per process (each DataLoader worker imports it on first use). Its
 result is merged into the sample's metadata; ``__reject__`` true skips the sample, and
 ``__audio__`` (name -> tensor ``[C, T]`` or ``[T]``) adds audio entries windowed like the main
-audio (see :class:`preencode.data.dataset.PreEncodeDataset`).
+audio (see :class:`preencode.data.audio_windows.AudioWindowDataset`).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..errors import DatasetError
-from .latent_index import LatentRecord, index_root
+from ..store.index import LatentRecord, index_root
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cli import run_guarded, setup_logging
-from ..encode.cli import encode_main
+from ..encode.engine.main import encode_main
 from . import DEMO_CKPT, DEMO_CONFIG
 
 

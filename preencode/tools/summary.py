@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .details import LatentInfo
+from ..store.latent_info import LatentInfo
 from .failures import FailureLog, read_failure_log
-from .reader import LATENT, META, ReadError, Record, Tree, iter_records, open_tree, padding_mask
+from ..store.reader import LATENT, META, ReadError, Record, Tree, iter_records, open_tree, padding_mask
 from .stats import ChannelMoments, Reservoir
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from .cli import run_tool
-from .details import LatentInfo
+from ..store.latent_info import LatentInfo
 from .failures import read_failure_log
-from .reader import (
+from ..store.reader import (
     KNOWN_SUFFIXES,
     LATENT,
     META,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from preencode.data import Failure, PreEncodeDataset, build_plan, collate, parse_dataset_config
+from preencode.data import Failure, AudioWindowDataset, build_plan, collate, parse_dataset_config
 from tests.audio_files import tone, write_audio
 
 SR = 16000
@@ -26,7 +26,7 @@ def _plan(root: Path):
 
 
 def _dataset(items):
-    return PreEncodeDataset(items, sample_rate=SR, channels=2, sample_size=SR // 2, random_crop=True, seed=3)
+    return AudioWindowDataset(items, sample_rate=SR, channels=2, sample_size=SR // 2, random_crop=True, seed=3)
 
 
 def _make_broken_folder(root: Path) -> None:
@@ -88,7 +88,7 @@ def test_failure_json_has_path_stage_reason_and_index():
 _AS_NOBODY = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, sys.argv[2])
-    from preencode.data import Failure, PreEncodeDataset, build_plan, parse_dataset_config
+    from preencode.data import Failure, AudioWindowDataset, build_plan, parse_dataset_config
     from preencode.audio import load_window, window_rng
     # import and warm up everything first: the interpreter's own files may not be readable by 'nobody'
     load_window(os.path.join(sys.argv[1], "good.wav"), sample_rate=16000, channels=1, sample_size=8000,
@@ -96,7 +96,7 @@ _AS_NOBODY = textwrap.dedent("""
     os.setgid(65534); os.setuid(65534)
     config = {"dataset_type": "audio_dir", "datasets": [{"id": "p", "path": sys.argv[1]}]}
     plan = build_plan(parse_dataset_config(config))
-    ds = PreEncodeDataset(plan.items, sample_rate=16000, channels=1, sample_size=8000)
+    ds = AudioWindowDataset(plan.items, sample_rate=16000, channels=1, sample_size=8000)
     for f in plan.failures:
         print("SCAN", os.path.basename(f.path), f.reason)
     for r in (ds[i] for i in range(len(ds))):

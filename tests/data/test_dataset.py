@@ -1,4 +1,4 @@
-"""PreEncodeDataset: metadata, determinism, custom metadata modules, options, DataLoader workers."""
+"""AudioWindowDataset: metadata, determinism, custom metadata modules, options, DataLoader workers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from preencode.data import (Failure, PreEncodeDataset, Rejection, build_plan, collate, parse_dataset_config,
+from preencode.data import (Failure, AudioWindowDataset, Rejection, build_plan, collate, parse_dataset_config,
                             split_indices)
 from tests.audio_files import tone, write_audio
 
@@ -37,7 +37,7 @@ def folder(tmp_path):
 
 def test_sample_metadata_matches_the_reference_fields(folder):
     config, plan = _plan(folder)
-    ds = PreEncodeDataset.from_config(plan.items, config, sample_rate=SR, channels=2, sample_size=SR, seed=1)
+    ds = AudioWindowDataset.from_config(plan.items, config, sample_rate=SR, channels=2, sample_size=SR, seed=1)
     by_name = {os.path.basename(r["metadata"]["path"]): r for r in (ds[i] for i in range(len(ds)))}
     assert set(by_name) == {"long.flac", "short.wav", "quiet.wav"}  # silence kept by default
     long = by_name["long.flac"]
@@ -60,24 +60,24 @@ def test_sample_metadata_matches_the_reference_fields(folder):
 
 def test_same_seed_same_windows_other_seed_other_windows(folder):
     _, plan = _plan(folder)
-    a = PreEncodeDataset(plan.items, SR, 2, 4000, random_crop=True, seed=5)
-    b = PreEncodeDataset(plan.items, SR, 2, 4000, random_crop=True, seed=5)
-    c = PreEncodeDataset(plan.items, SR, 2, 4000, random_crop=True, seed=6)
+    a = AudioWindowDataset(plan.items, SR, 2, 4000, random_crop=True, seed=5)
+    b = AudioWindowDataset(plan.items, SR, 2, 4000, random_crop=True, seed=5)
+    c = AudioWindowDataset(plan.items, SR, 2, 4000, random_crop=True, seed=6)
     i = [it.relpath for it in plan.items].index("long.flac")
     assert torch.equal(a[i]["audio"], b[i]["audio"])
     assert a[i]["metadata"]["timestamps"] != c[i]["metadata"]["timestamps"]
     # a subset (as one rank would hold) gives the same window for the same item
-    sub = PreEncodeDataset([plan.items[i]], SR, 2, 4000, random_crop=True, seed=5)
+    sub = AudioWindowDataset([plan.items[i]], SR, 2, 4000, random_crop=True, seed=5)
     assert torch.equal(sub[0]["audio"], a[i]["audio"]) and sub[0]["index"] == plan.items[i].index
 
 
 def test_drop_silent_rejects_and_phase_flip_is_opt_in_and_recorded(folder):
     config, plan = _plan(folder, drop_silent=True, augment_phase=True)
-    ds = PreEncodeDataset.from_config(plan.items, config, sample_rate=SR, channels=1, sample_size=SR)
+    ds = AudioWindowDataset.from_config(plan.items, config, sample_rate=SR, channels=1, sample_size=SR)
     results = [ds[i] for i in range(len(ds))]
     rejected = [r for r in results if isinstance(r, Rejection)]
     assert [os.path.basename(r.path) for r in rejected] == ["quiet.wav"] and "silent" in rejected[0].reason
-    plain = PreEncodeDataset(plan.items, SR, 1, SR)
+    plain = AudioWindowDataset(plan.items, SR, 1, SR)
     for r in results:
         if isinstance(r, dict):
             ref = plain[r["index"]]["audio"]
@@ -106,7 +106,7 @@ def test_custom_metadata_module_reject_audio_and_errors(folder, tmp_path):
     module = tmp_path / "md.py"
     module.write_text(CUSTOM)
     config, plan = _plan(folder, module=module)
-    ds = PreEncodeDataset.from_config(plan.items, config, sample_rate=SR, channels=2, sample_size=SR)
+    ds = AudioWindowDataset.from_config(plan.items, config, sample_rate=SR, channels=2, sample_size=SR)
     results = {os.path.basename(r["metadata"]["path"] if isinstance(r, dict) else r.path): r
                for r in (ds[i] for i in range(len(ds)))}
     assert isinstance(results["short.wav"], Rejection) and "md.py" in results["short.wav"].reason
@@ -130,7 +130,7 @@ def test_broken_custom_metadata_module_stops_before_any_work(folder, tmp_path):
 
 def test_dataloader_with_workers_over_split_ranks(folder):
     _, plan = _plan(folder)
-    ds = PreEncodeDataset(plan.items, SR, 2, 8000, seed=0)
+    ds = AudioWindowDataset(plan.items, SR, 2, 8000, seed=0)
     seen = []
     for rank in range(2):
         subset = torch.utils.data.Subset(ds, list(split_indices(len(ds), 2, rank)))
@@ -146,5 +146,5 @@ def test_dataloader_with_workers_over_split_ranks(folder):
 def test_channel_count_the_file_cannot_give_is_a_failure(folder):
     _, plan = _plan(folder)
     stereo = next(i for i, it in enumerate(plan.items) if it.relpath == "long.flac")
-    result = PreEncodeDataset(plan.items, SR, 6, SR)[stereo]
+    result = AudioWindowDataset(plan.items, SR, 6, SR)[stereo]
     assert isinstance(result, Failure) and "cannot convert 2-channel audio to 6 channels" in result.reason

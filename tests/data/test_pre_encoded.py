@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from preencode.data import latent_index
+from preencode.store import index as latent_index
 from preencode.data.config import parse_dataset_config
 from preencode.data.loaders import build_pre_encoded_dataset, collate_latents, make_loader
 from preencode.data.pre_encoded import LatentSource, PreEncodedDataset, latent_channels

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from preencode.data import Failure, PreEncodeDataset, build_plan, parse_dataset_config
+from preencode.data import Failure, AudioWindowDataset, build_plan, parse_dataset_config
 from preencode.data.sources import split_key
 from tests.wds_files import sample_members, write_shard
 
@@ -42,7 +42,7 @@ def test_local_shards_indexed_in_order_with_metadata(tmp_path):
     assert "no audio member" in reasons["c.tar#lonely"] and "no audio member" in reasons["c.tar#t"]
     assert "corrupt or truncated" in reasons["d.tar"]
 
-    ds = PreEncodeDataset.from_config(plan.items, config, sample_rate=SR, channels=2, sample_size=SR)
+    ds = AudioWindowDataset.from_config(plan.items, config, sample_rate=SR, channels=2, sample_size=SR)
     results = [ds[i] for i in range(len(ds))]
     assert all(isinstance(r, dict) for r in results), [r for r in results if not isinstance(r, dict)]
     first = results[0]["metadata"]
@@ -60,7 +60,7 @@ def test_bad_member_json_and_bad_audio_member_are_failures(tmp_path):
                 + sample_members("b") + sample_members("c"))
     _, plan = _plan(tmp_path)
     # b.json comes before b.flac: both members still group under key b
-    ds = PreEncodeDataset(plan.items, SR, 1, 8000)
+    ds = AudioWindowDataset(plan.items, SR, 1, 8000)
     results = [ds[i] for i in range(len(ds))]
     assert [type(r).__name__ for r in results] == ["Failure", "Failure", "dict"]
     assert results[0].stage == "decode" and "not a readable audio file" in results[0].reason
@@ -75,6 +75,6 @@ def test_truncated_shard_keeps_the_samples_before_the_damage(tmp_path):
     (tmp_path / "cut.tar").write_bytes(data[: int(len(data) * 0.8)])
     _, plan = _plan(tmp_path)
     assert [i.member.key for i in plan.items] == ["a", "b", "c"]
-    results = [PreEncodeDataset(plan.items, SR, 1, 8000)[i] for i in range(3)]
+    results = [AudioWindowDataset(plan.items, SR, 1, 8000)[i] for i in range(3)]
     assert isinstance(results[0], dict) and isinstance(results[1], dict)
     assert isinstance(results[2], Failure)  # its data runs past the end of the file

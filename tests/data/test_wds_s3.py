@@ -8,7 +8,7 @@ import boto3
 import pytest
 import torch
 
-from preencode.data import PreEncodeDataset, build_plan, parse_dataset_config, split_indices
+from preencode.data import AudioWindowDataset, build_plan, parse_dataset_config, split_indices
 from preencode.errors import DatasetError
 from tests.wds_files import sample_members, write_shard
 
@@ -66,7 +66,7 @@ def test_every_sample_read_once_from_s3(aws_env, tmp_path):
     etag = plan.items[0].fingerprint.etag
     assert etag and etag == client.head_object(Bucket="audio", Key="train/part/000.tar")["ETag"].strip('"')
 
-    ds = PreEncodeDataset.from_config(plan.items, config, sample_rate=SR, channels=2, sample_size=SR)
+    ds = AudioWindowDataset.from_config(plan.items, config, sample_rate=SR, channels=2, sample_size=SR)
     seen = []
     for rank in range(2):
         for i in split_indices(len(ds), 2, rank):
@@ -85,7 +85,7 @@ def test_dataloader_workers_read_s3(aws_env, tmp_path):
     local = write_shard(tmp_path / "x.tar", sample_members("a") + sample_members("b") + sample_members("c"))
     client.upload_file(str(local), "workers", "x.tar")
     plan = build_plan(parse_dataset_config({"dataset_type": "wds", "datasets": [{"id": "w", "s3_path": "s3://workers"}]}))
-    ds = PreEncodeDataset(plan.items, SR, 1, 8000)
+    ds = AudioWindowDataset(plan.items, SR, 1, 8000)
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
     assert sorted(r["index"] for r in loader) == [0, 1, 2]
 

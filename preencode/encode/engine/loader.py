@@ -1,0 +1,101 @@
+"""Splitting pending work over ranks, batching it, and collating samples and failure records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import lightning.pytorch as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ...data.failures import Rejection
+
+
+def split_for_rank(pending: Sequence[int], world_size: int, rank: int) -> list[int]:
+    """Contiguous, balanced share of ``pending`` for ``rank``: every index exactly once over all ranks."""
+    n = len(pending)
+    start, stop = n * rank // world_size, n * (rank + 1) // world_size
+    return list(pending[start:stop])
+
+
+class ListBatchSampler(Sampler[list[int]]):
+    def __init__(self, batches: list[list[int]]) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def collate(items: list[Any]) -> dict[str, Any]:
+    """Collate dataset outputs: samples (dicts with ``audio`` ``[C, S]``) are stacked to ``[B, C, S]``;
+    failure and rejection records pass through as lists."""
+    samples, failures, rejected = [], [], []
+    for item in items:
+        if isinstance(item, dict) and "audio" in item:
+            samples.append(item)
+        elif isinstance(item, Rejection):
+            rejected.append(item.to_dict())  # plain dicts: Lightning cannot move frozen dataclasses
+        else:
+            failures.append(item.to_dict())
+    batch: dict[str, Any] = {"failures": failures, "rejected": rejected, "audio": None, "indices": [],
+                             "metadata": [], "lengths": None}
+    if samples:
+        batch["audio"] = torch.stack([torch.as_tensor(s["audio"]) for s in samples])
+        metas = []
+        for s in samples:
+            meta = dict(s["metadata"])
+            mask = torch.as_tensor(np.asarray(meta.pop("padding_mask")), dtype=torch.int8)
+            meta["_padding_mask_samples"] = mask
+            metas.append(meta)
+        batch["metadata"] = metas
+        batch["indices"] = [int(s["index"]) for s in samples]
+        batch["lengths"] = torch.tensor([int(m["_padding_mask_samples"].sum()) for m in metas])
+    return batch
+
+
+class EncodeDataModule(L.LightningDataModule):
+    """Builds each rank's data loader once the rank and world size are known.
+
+    Args:
+        dataset: map-style dataset indexed by global input index.
+        pending: the input indices still to encode, sorted.
+        make_batches: turns this rank's ordered indices into batches (e.g. length-aware bucketing).
+    """
+
+    def __init__(self, dataset: Dataset, pending: list[int], batch_size: int, num_workers: int,
+                 shuffle: bool, seed: int, make_batches: Callable[[list[int], int], list[list[int]]] | None = None,
+                 on_setup: Callable[[L.Trainer], None] | None = None) -> None:
+        super().__init__()
+        self.dataset, self.pending = dataset, pending
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.shuffle, self.seed = shuffle, seed
+        self.make_batches = make_batches or _chunks
+        self.on_setup = on_setup
+        self.share: list[int] = []
+
+    def setup(self, stage: str) -> None:
+        if self.on_setup is not None:
+            self.on_setup(self.trainer)
+
+    def rank_order(self) -> list[int]:
+        """This rank's share of the pending inputs, in processing order (shuffled with ``--shuffle``)."""
+        self.share = split_for_rank(self.pending, self.trainer.world_size, self.trainer.global_rank)
+        if not self.shuffle:
+            return list(self.share)
+        return [self.share[i] for i in np.random.default_rng(self.seed).permutation(len(self.share))]
+
+    def predict_dataloader(self) -> DataLoader:
+        order = self.rank_order()
+        batches = _chunks(order, self.batch_size) if self.shuffle else self.make_batches(order, self.batch_size)
+        return DataLoader(self.dataset, batch_sampler=ListBatchSampler(batches), num_workers=self.num_workers,
+                          collate_fn=collate, pin_memory=torch.cuda.is_available(),
+                          persistent_workers=False, prefetch_factor=4 if self.num_workers else None)
+
+
+def _chunks(order: list[int], size: int) -> list[list[int]]:
+    return [order[i:i + size] for i in range(0, len(order), size)]

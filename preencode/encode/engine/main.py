@@ -1,0 +1,61 @@
+"""``preencode encode`` / ``pre_encode.py``: validate everything, plan, encode, summarise."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .options import parse_options
+
+log = logging.getLogger("preencode")
+
+EXIT_OK, EXIT_USAGE, EXIT_FAILED_INPUTS = 0, 2, 3
+
+
+def format_summary(s: dict) -> str:
+    return (f"Done: {s['encoded']} encoded, {s['skipped']} skipped (already done), {s['failed']} failed, "
+            f"{s['rejected']} rejected; {s['complete']}/{s['inputs']} inputs complete.\n"
+            f"Audio: {s['audio_hours']:.4f} h in {s['wall_seconds']:.1f} s wall "
+            f"({s['realtime_factor']:.2f}x realtime)"
+            + (f", {100 * s['padding_skipped']:.0f}% of the window samples were padding not encoded"
+               if s.get("padding_skipped") else "") + f". Output: {s['output']}")
+
+
+def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
+    opts = parse_options(argv, prog)
+    from .job import validate
+
+    job = validate(opts)  # configs, flags, checkpoint, output folder: before any model or data work
+
+    from ...data.audio_windows import AudioWindowDataset
+    from ...data.plan import build_plan
+    from ...models.checkpoint import load_autoencoder
+    from .run import run
+    from ..fast.setup import batching_for
+
+    # The checkpoint is checked (strictly) before the dataset is scanned, which can take long.
+    model = load_autoencoder(job.model_config, opts.ckpt_path, half=opts.model_half, device="cpu")
+    plan = build_plan(job.dataset_config)
+    cfg = job.model_config
+    dataset = AudioWindowDataset(
+        plan.items, cfg.sample_rate, cfg.in_channels, opts.sample_size, random_crop=job.dataset_config.random_crop,
+        seed=opts.seed, drop_silent=opts.drop_silence or job.dataset_config.drop_silent,
+        augment_phase=opts.phase_flip or job.dataset_config.augment_phase)
+    if opts.full_length:
+        from ..full_length.chunks import chunk_margin
+        from ..full_length.stream import FullLengthStream
+
+        dataset = FullLengthStream(dataset, opts.sample_size, chunk_margin(cfg), cfg.downsampling_ratio,
+                                   opts.batch_size)
+    summary = run(job, plan, dataset, model, make_batches=batching_for(job, plan))
+    if not summary:  # ranks other than 0
+        return EXIT_OK
+    print(format_summary(summary), file=sys.stderr)
+    if opts.summary_json:
+        Path(opts.summary_json).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if summary["failed"]:
+        print(f"{summary['failed']} input(s) failed; see {job.output / 'failures.jsonl'}", file=sys.stderr)
+        return EXIT_FAILED_INPUTS
+    return EXIT_OK

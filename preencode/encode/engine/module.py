@@ -1,0 +1,72 @@
+"""The Lightning module that encodes batches: ``predict_step`` returns encoded samples for the writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import lightning.pytorch as L
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ...models.autoencoder import AudioAutoencoder
+from .posterior import bottleneck_outputs
+from ..full_length.stitch import Stitcher, predict_chunks
+from ...store.writer import EncodedSample
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    posterior: str = "sample"
+    seed: int = 0
+    is_discrete: bool = False
+    store_std: bool = False
+    out_dtype: str = "float32"  # continuous latents on disk; tokens use the model's token dtype
+
+
+def resize_mask(mask: torch.Tensor, frames: int) -> list[int]:
+    """A sample-level padding mask ``[S]`` resized to ``frames`` by nearest neighbour (as the reference)."""
+    resized = F.interpolate(mask[None, None].float(), size=frames, mode="nearest")
+    return resized.flatten().int().tolist()
+
+
+class EncodeModule(L.LightningModule):
+    """Holds the frozen autoencoder; ``predict_step`` turns a collated batch into :class:`EncodedSample` s."""
+
+    def __init__(self, model: AudioAutoencoder, settings: EncodeSettings, pre_bottleneck_fn: Any = None) -> None:
+        super().__init__()
+        self.model = model
+        self.settings = settings
+        # After a resume fewer inputs than ranks may be left: some ranks then have nothing to do.
+        self.allow_zero_length_dataloader_with_multiple_devices = True
+        # Optional faster replacement of model.encode_pre_bottleneck(audio, lengths) (padding skipping).
+        self.pre_bottleneck_fn = pre_bottleneck_fn
+        self.stitcher = Stitcher()  # --full-length: partial inputs whose chunks span batches
+
+    def _pre_bottleneck(self, audio: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.pre_bottleneck_fn is not None:
+            return self.pre_bottleneck_fn(self.model, audio, lengths)
+        return self.model.encode_pre_bottleneck(audio)
+
+    @torch.inference_mode()
+    def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> dict[str, Any]:
+        if "chunks" in batch:
+            return predict_chunks(self.model, self.settings, self.stitcher, batch, self.device)
+        out: dict[str, Any] = {"samples": [], "failures": batch["failures"], "rejected": batch["rejected"]}
+        if batch["audio"] is None:
+            return out
+        model = self.model
+        audio = batch["audio"].to(self.device, model.dtype, non_blocking=True)
+        pre = self._pre_bottleneck(audio, batch["lengths"])
+        latents, std = bottleneck_outputs(model, self.settings, pre, batch["indices"])
+        for row, (index, meta) in enumerate(zip(batch["indices"], batch["metadata"])):
+            meta = dict(meta)
+            mask = meta.pop("_padding_mask_samples")
+            meta["padding_mask"] = resize_mask(mask, latents.shape[-1])
+            out["samples"].append(EncodedSample(index, np.ascontiguousarray(latents[row]), meta,
+                                                None if std is None else np.ascontiguousarray(std[row])))
+        return out
+
+    def configure_optimizers(self) -> None:
+        return None

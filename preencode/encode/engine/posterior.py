@@ -1,0 +1,50 @@
+"""From pre-bottleneck encoder output to what is stored: latents (or tokens), the posterior std, and
+the per-sample noise of a posterior sample.
+
+Batching, rank and device never change a sample's noise: it is drawn on the CPU from a generator
+seeded with ``(seed, index, stream)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...models.autoencoder import AudioAutoencoder
+from ...models.bottlenecks import VAEBottleneck
+
+
+def sample_generator(seed: int, index: int, stream: int = 0) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, index, stream])))
+
+
+def posterior_noise(seed: int, index: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """Standard normal noise ``shape`` (float32) for the posterior sample of input ``index``."""
+    return torch.from_numpy(sample_generator(seed, index, 1).standard_normal(shape, dtype=np.float32))
+
+
+def bottleneck_outputs(model: AudioAutoencoder, settings: Any, pre: torch.Tensor,
+                       indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Latents ``[B, latent_dim, N]`` (tokens ``[B, n_q, N]``) and the VAE std ``[B, latent_dim, N]``
+    (None unless ``settings.store_std``) of pre-bottleneck output ``pre`` ``[B, C_enc, N]``.
+
+    A posterior sample uses noise drawn for each input index over all its ``N`` frames at once, so it
+    does not depend on batching or on how a long input was chunked.
+    """
+    std = None
+    if settings.is_discrete:
+        return model.bottleneck.tokens(pre).cpu().numpy().astype(model.token_dtype), None
+    if isinstance(model.bottleneck, VAEBottleneck):
+        mean, std_t = model.bottleneck.posterior_params(pre.float())
+        if settings.posterior == "mean":
+            z = mean
+        else:
+            noise = torch.stack([posterior_noise(settings.seed, i, tuple(mean.shape[1:])) for i in indices])
+            z = mean + std_t * noise.to(mean.device)
+        if settings.store_std:
+            std = std_t.cpu().numpy().astype(settings.out_dtype)
+        return z.cpu().numpy().astype(settings.out_dtype), std
+    return model.bottleneck.encode(pre).float().cpu().numpy().astype(settings.out_dtype), None

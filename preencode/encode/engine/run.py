@@ -1,0 +1,177 @@
+"""Running an encode job with Lightning: every input window encoded exactly once across ranks and workers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as L
+import torch
+
+from ...errors import DatasetError
+from ...models.autoencoder import AudioAutoencoder
+from .sink import WriteCallback
+from ...store.details import write_json_atomic
+from ...store.layout import FAILURES, MANIFEST, REJECTED, clean_leftovers, done_indices, remove_output
+from ..full_length.stream import FullLengthDataModule
+from .loader import EncodeDataModule
+from .module import EncodeModule, EncodeSettings
+from ...store.shards import ShardWriter
+from ..fast.setup import prepare_model
+from .job import Job, parse_devices
+
+log = logging.getLogger(__name__)
+if not logging.getLogger("preencode").isEnabledFor(logging.DEBUG):
+    # Lightning's banner (GPU available, tips) is noise for an inference job.
+    for _name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+def _gather(obj: Any) -> list[Any]:
+    """All ranks' ``obj`` (a list of one where there is no process group)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        out: list[Any] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(out, obj)
+        return out
+    return [obj]
+
+
+def manifest_lines(items: list[Any]) -> list[str]:
+    return [json.dumps({"id": it.id, "path": it.path, "fingerprint": it.input_fingerprint()}, sort_keys=True)
+            for it in items]
+
+
+def check_manifest(output: Path, lines: list[str]) -> None:
+    from ...errors import UserError
+
+    path = output / MANIFEST
+    if not path.exists():
+        return
+    old = path.read_text(encoding="utf-8").splitlines()
+    if old != lines:
+        changed = sum(1 for a, b in zip(old, lines) if a != b) + abs(len(old) - len(lines))
+        raise UserError(f"The inputs changed since {output} was started ({len(old)} inputs then, {len(lines)} now, "
+                        f"{changed} differ); ids are positions in the sorted input list and would no longer match.",
+                        "Encode the new inputs into another --output-path, or pass --overwrite to start over.")
+
+
+class _Preparer:
+    """Runs in every rank once the process group exists: rank 0 prepares the folder, then all compute the
+    same pending list (two barriers keep the scan consistent)."""
+
+    def __init__(self, job: Job, manifest: list[str], n_items: int) -> None:
+        self.job, self.manifest, self.n_items = job, manifest, n_items
+        self.skipped = 0
+
+    def __call__(self, trainer: L.Trainer, datamodule: EncodeDataModule) -> None:
+        out = self.job.output
+        # Every rank scanned the inputs itself; ids only mean the same input everywhere if the scans agree.
+        digest = hashlib.sha256("\n".join(self.manifest).encode("utf-8")).hexdigest()
+        if len(set(_gather(digest))) > 1:
+            raise DatasetError("The ranks found different inputs (a file changed, appeared or vanished while "
+                               "they started, or the dataset paths differ between nodes).",
+                               "Make the inputs identical on every node and re-run.")
+        if trainer.global_rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
+            if self.job.options.overwrite:
+                remove_output(out)
+            clean_leftovers(out)
+            write_json_atomic(out / "details.json", self.job.details)
+            if not (out / MANIFEST).exists():
+                tmp = out / f".{MANIFEST}.tmp"
+                tmp.write_text("\n".join(self.manifest) + "\n", encoding="utf-8")
+                tmp.replace(out / MANIFEST)
+        trainer.strategy.barrier("preencode-prepared")
+        done = done_indices(out)
+        datamodule.pending = [i for i in range(self.n_items) if i not in done]
+        self.skipped = self.n_items - len(datamodule.pending)
+        trainer.strategy.barrier("preencode-scanned")
+
+
+def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches: Any = None,
+        make_writer: Any = None) -> dict[str, Any]:
+    """Encode ``plan`` with ``dataset`` and the loaded ``model``; returns the run summary (complete on global
+    rank 0)."""
+    opts = job.options
+    started = time.monotonic()
+    manifest = [line.rstrip("\n") for line in manifest_lines(plan.items)]
+    if job.resuming and not opts.overwrite:
+        check_manifest(job.output, manifest)
+    model, pre_bottleneck_fn = prepare_model(job, model)
+    settings = EncodeSettings(posterior=opts.posterior, seed=opts.seed, is_discrete=opts.is_discrete,
+                              store_std=opts.store_std, out_dtype=job.out_dtype)
+    module = EncodeModule(model, settings, pre_bottleneck_fn)
+    preparer = _Preparer(job, manifest, len(plan.items))
+    module_cls = FullLengthDataModule if opts.full_length else EncodeDataModule
+    datamodule = module_cls(dataset, [], opts.batch_size, opts.num_workers, opts.shuffle, opts.seed,
+                            make_batches=make_batches, on_setup=lambda t: preparer(t, datamodule))
+    if make_writer is None and opts.output_format == "wds":
+        make_writer = lambda rank_dir: ShardWriter(rank_dir, opts.shard_size, opts.shard_bytes)  # noqa: E731
+    writer = WriteCallback(job.output, job.model_config.sample_rate, opts.progress, make_writer)
+    use_half = opts.model_half and torch.cuda.is_available() and opts.accelerator in ("auto", "gpu", "cuda")
+    trainer = L.Trainer(
+        accelerator=opts.accelerator, devices=parse_devices(opts.devices), num_nodes=opts.num_nodes,
+        strategy=opts.strategy, precision="16-true" if use_half else "32-true",
+        limit_predict_batches=opts.limit_batches, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False,
+        callbacks=[writer], inference_mode=True,
+    )
+    predict_started = time.monotonic()
+    trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    predict_seconds = time.monotonic() - predict_started
+    stats = _gather({"encoded": writer.stats.encoded, "seconds": writer.stats.audio_seconds,
+                     "failures": writer.stats.failures, "rejected": writer.stats.rejected,
+                     "attempted": writer.stats.attempted})
+    summary: dict[str, Any] = {}
+    if trainer.global_rank == 0:
+        summary = _finish(job, plan, preparer.skipped, stats, time.monotonic() - started)
+        summary["predict_seconds"] = predict_seconds
+        if pre_bottleneck_fn is not None:
+            summary["padding_skipped"] = pre_bottleneck_fn.skipped_fraction
+    trainer.strategy.barrier("preencode-finished")
+    return summary
+
+
+def _finish(job: Job, plan: Any, skipped: int, stats: list[dict], wall: float) -> dict[str, Any]:
+    out = job.output
+    clean_leftovers(out)
+    done = done_indices(out)
+    attempted = {i for s in stats for i in s["attempted"]}
+    failures = [f for s in stats for f in s["failures"]] + [f.to_dict() for f in plan.failures]
+    failures = _merge_log(out / FAILURES, failures, done, attempted)
+    rejected = _merge_log(out / REJECTED, [r for s in stats for r in s["rejected"]], done, attempted)
+    seconds = sum(s["seconds"] for s in stats)
+    return {
+        "output": str(out), "inputs": len(plan.items), "encoded": sum(s["encoded"] for s in stats),
+        "skipped": skipped, "failed": len(failures), "rejected": len(rejected), "complete": len(done),
+        "audio_hours": seconds / 3600, "wall_seconds": wall, "realtime_factor": seconds / wall if wall else 0.0,
+    }
+
+
+def _merge_log(path: Path, new: list[dict], done: set[int], attempted: set[int]) -> list[dict]:
+    """Rewrite a failure/rejection log: this run's records, plus earlier records of inputs that are still
+    not done and were not retried in this run (e.g. beyond ``--limit-batches``). Scan records (no index)
+    are redone by every run."""
+    old = _read_jsonl(path)
+    records = new + [r for r in old if r.get("index") is not None and r["index"] not in done
+                     and r["index"] not in attempted]
+    records.sort(key=lambda r: (r.get("index") is None, r.get("index") or 0, r.get("path", "")))
+    if records or path.exists() or path.name == FAILURES:
+        _write_jsonl(path, records)
+    return records
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,83 @@
+"""The prediction writer: hands encoded samples to the background writer, keeps the accounting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as L
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from .progress import Progress
+from ...store.writer import BackgroundWriter, NpyWriter
+
+
+@dataclass
+class RankStats:
+    encoded: int = 0
+    audio_seconds: float = 0.0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    attempted: list[int] = field(default_factory=list)
+
+
+def record_of(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
+    if hasattr(item, "to_dict"):
+        return item.to_dict()
+    return {"path": "?", "stage": "unknown", "reason": str(item)}
+
+
+class WriteCallback(BasePredictionWriter):
+    """Writes each batch's samples under ``<output>/<global_rank>/`` as soon as it is encoded."""
+
+    def __init__(self, output: Path, sample_rate: int, progress_mode: str = "auto", make_writer: Any = None) -> None:
+        super().__init__(write_interval="batch")
+        self.output = output
+        self.sample_rate = sample_rate
+        self.progress_mode = progress_mode
+        self.make_writer = make_writer or (lambda rank_dir: NpyWriter(rank_dir))
+        self.stats = RankStats()
+        self.background: BackgroundWriter | None = None
+        self.progress: Progress | None = None
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        rank_dir = self.output / str(trainer.global_rank)
+        self.background = BackgroundWriter(self.make_writer(rank_dir))
+        share = len(trainer.datamodule.share) if trainer.datamodule is not None else 0
+        mode = self.progress_mode if trainer.global_rank == 0 else "none"
+        note = f" (rank 0 of {trainer.world_size})" if trainer.world_size > 1 else ""
+        self.progress = Progress(share, mode, note)
+
+    def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any,
+                           batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        assert self.background is not None and self.progress is not None
+        seconds = 0.0
+        for sample in prediction["samples"]:
+            self.background.put(sample)
+            self.stats.attempted.append(sample.index)
+        if batch["lengths"] is not None:
+            seconds = float(batch["lengths"].sum()) / self.sample_rate
+        for item in prediction["failures"]:
+            rec = record_of(item)
+            self.stats.failures.append(rec)
+            if rec.get("index") is not None:
+                self.stats.attempted.append(int(rec["index"]))
+        for item in prediction["rejected"]:
+            rec = record_of(item)
+            self.stats.rejected.append(rec)
+            if rec.get("index") is not None:
+                self.stats.attempted.append(int(rec["index"]))
+        self.stats.encoded += len(prediction["samples"])
+        self.stats.audio_seconds += seconds
+        n = len(prediction["samples"]) + len(prediction["failures"]) + len(prediction["rejected"])
+        self.progress.update(n, seconds)
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.progress is not None:
+            self.progress.close()
+        if self.background is not None:
+            self.background.close()
+            self.background = None

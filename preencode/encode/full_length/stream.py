@@ -1,0 +1,167 @@
+"""``--full-length`` input: every file streamed completely, in overlapping chunks, by the loader workers.
+
+Each worker takes a contiguous part of its rank's inputs and, for each input, decodes and resamples it
+in blocks (:func:`preencode.audio.stream.stream_audio`) and cuts it into chunks
+(:func:`preencode.encode.full_length.chunks.iter_chunks`); at most one chunk plus one block of audio per worker is
+held, whatever the file's length. Chunks are batched in the worker: ``--batch-size`` counts chunks
+(windows of ``--sample-size`` plus their context), not files. The module stitches the chunks of an input
+(:mod:`preencode.encode.full_length.stitch`); an input's last chunk carries its metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from ...audio import AudioLoadError, window_rng
+from ...data.audio_windows import AudioWindowDataset, _ItemFailed, item_metadata
+from ...data.failures import Failure, Rejection
+from ...data.sharding import split_range
+from .chunks import iter_chunks
+from ..engine.loader import EncodeDataModule
+
+log = logging.getLogger(__name__)
+
+_SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS, as preencode.audio.is_silent
+
+
+class FullLengthStream(IterableDataset):
+    """Batches of chunks of the inputs in ``order`` (set by the data module before iterating).
+
+    Args:
+        dataset: gives the items, sample rate, channels and the dataset options (random crops do not
+            apply: files are encoded from their start to their end).
+        chunk_size: samples owned by each chunk (``--sample-size``).
+        margin: context encoded on each side of a chunk (:func:`chunk_margin`).
+        ratio: the model's downsampling ratio.
+        batch_size: chunks per batch.
+    """
+
+    def __init__(self, dataset: AudioWindowDataset, chunk_size: int, margin: int, ratio: int, batch_size: int) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.chunk_size, self.margin, self.ratio, self.batch_size = chunk_size, margin, ratio, batch_size
+        self.order: list[int] = []
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = get_worker_info()
+        mine = self.order
+        if info is not None:
+            part = split_range(len(self.order), info.num_workers, info.id)
+            mine = self.order[part.start:part.stop]
+        records: list[Any] = []
+        chunks = 0
+        for position in mine:
+            for record in self.item_records(position):
+                records.append(record)
+                chunks += isinstance(record, dict)
+                if chunks >= self.batch_size:
+                    yield collate_chunks(records)
+                    records, chunks = [], 0
+        if records:
+            yield collate_chunks(records)
+
+    def item_records(self, position: int) -> Iterator[dict[str, Any] | Failure | Rejection]:
+        """The chunk records of one input, or (possibly after some chunks) its failure or rejection."""
+        item = self.dataset.items[position]
+        try:
+            yield from self._chunks(item)
+        except (_ItemFailed, AudioLoadError) as failed:
+            stage = getattr(failed, "stage", "decode")
+            log.warning("Skipping %s (%s): %s", item.path, stage, failed.reason)
+            yield Failure(item.path, stage, failed.reason, item.index, item.dataset_id)
+        except Exception as err:  # last resort: one odd file must not stop a multi-hour run
+            log.exception("Unexpected error on %s", item.path)
+            yield Failure(item.path, "decode", f"unexpected {type(err).__name__}: {err}", item.index, item.dataset_id)
+
+    def _chunks(self, item: Any) -> Iterator[dict[str, Any] | Rejection]:
+        from ...audio.stream import stream_audio
+
+        ds = self.dataset
+        source, extra = ds._read_source(item)
+        flip = ds.augment_phase and bool(window_rng(ds.seed, item.index).random() < 0.5)
+        blocks = stream_audio(source, ds.sample_rate, ds.channels, name=item.path)
+        peak, first = _Peak(), None
+        for chunk in iter_chunks(peak.track(blocks), self.chunk_size, self.margin, self.ratio):
+            audio = torch.from_numpy(-chunk.audio if flip else chunk.audio)
+            if first is None:  # what custom metadata sees: the first window
+                first = audio[:, chunk.keep_offset * self.ratio:][:, :self.chunk_size].clone()
+            owned = chunk.keep * self.ratio
+            final = None
+            if chunk.last:
+                owned = chunk.total - chunk.frame_start * self.ratio
+                final = self._metadata(item, extra, chunk.total, flip, first)
+                if ds.drop_silent and peak.value < _SILENCE_PEAK:
+                    yield Rejection(item.path, "silent: the file's peak is below -60 dBFS", item.index,
+                                    item.dataset_id)
+                    return
+                if final.get("__reject__"):
+                    yield Rejection(item.path, f"rejected by custom metadata module {item.custom_metadata_module}",
+                                    item.index, item.dataset_id)
+                    return
+            yield {"index": item.index, "audio": audio, "frame_start": chunk.frame_start,
+                   "keep_offset": chunk.keep_offset, "keep": chunk.keep, "samples": owned, "final": final}
+
+    def _metadata(self, item: Any, extra: dict[str, Any], total: int, flip: bool,
+                  first: torch.Tensor) -> dict[str, Any]:
+        ds = self.dataset
+        info = item_metadata(item, extra, ds.sample_rate)
+        info.update(timestamps=(0.0, 1.0), seconds_start=0, seconds_total=math.ceil(total / ds.sample_rate))
+        if ds.augment_phase:
+            info["phase_inverted"] = flip
+        if item.custom_metadata_module:
+            info = ds._custom_metadata(item, info, first)
+        info["_total_samples"] = total
+        return info
+
+
+class _Peak:
+    """The largest absolute sample of the blocks passed through :meth:`track`."""
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def track(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for block in blocks:
+            if block.size:
+                self.value = max(self.value, float(np.abs(block).max()))
+            yield block
+
+
+def collate_chunks(records: list[Any]) -> dict[str, Any]:
+    """A batch of chunk records (dicts) and failure/rejection records (as plain dicts)."""
+    chunks = [r for r in records if isinstance(r, dict)]
+    return {
+        "chunks": chunks,
+        "failures": [r.to_dict() for r in records if isinstance(r, Failure)],
+        "rejected": [r.to_dict() for r in records if isinstance(r, Rejection)],
+        "audio": None, "indices": [], "metadata": [],
+        "lengths": torch.tensor([c["samples"] for c in chunks], dtype=torch.int64) if chunks else None,
+    }
+
+
+def _as_is(batch: dict[str, Any]) -> dict[str, Any]:
+    return batch
+
+
+class FullLengthDataModule(EncodeDataModule):
+    """:class:`EncodeDataModule` whose loader streams the rank's share of inputs in chunks.
+
+    ``dataset`` is a :class:`FullLengthStream`; ``--shuffle`` shuffles the order of files.
+    """
+
+    def predict_dataloader(self) -> DataLoader:
+        self.dataset.order = self.rank_order()
+        # Batches are built by the dataset (batch_size=None): Lightning cannot list their indices, which
+        # the writer does not use.
+        warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
+        return DataLoader(self.dataset, batch_size=None, num_workers=self.num_workers, collate_fn=_as_is,
+                          pin_memory=torch.cuda.is_available(), persistent_workers=False,
+                          prefetch_factor=2 if self.num_workers else None)

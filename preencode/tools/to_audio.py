@@ -1,0 +1,183 @@
+"""``preencode decode <latent.npy>``: turn a stored latent back into audio, to listen to what was encoded.
+
+Long latents are decoded in chunks of ``chunk_frames`` frames, each with ``overlap_frames`` frames of
+context on both sides that are decoded and then trimmed away. A convolutional decoder only sees a
+bounded neighbourhood of frames, so when the context covers that receptive field the chunked result
+equals an unchunked decode (up to float rounding), while memory stays bounded by the chunk size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import UserError
+from .cli import run_tool
+from ..store.latent_info import DETAILS_NAME
+from ..store.reader import padding_mask
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_FRAMES = 512
+DEFAULT_OVERLAP_FRAMES = 32
+
+
+@torch.inference_mode()
+def decode_chunked(model: torch.nn.Module, latent: Tensor, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+                   overlap_frames: int = DEFAULT_OVERLAP_FRAMES) -> Tensor:
+    """Decode one latent ``[latent_dim, N]`` -> audio ``[io_channels, N * downsampling_ratio]``.
+
+    Args:
+        model: an autoencoder with ``decode([B, latent_dim, n]) -> [B, C, n * ratio]``.
+        latent: float latent on any device (moved to the model's).
+        chunk_frames: frames kept per decoder call; ``0`` decodes everything at once.
+        overlap_frames: context frames decoded and discarded on each side of a chunk.
+
+    Raises:
+        ValueError: negative chunk or overlap sizes.
+    """
+    if chunk_frames < 0 or overlap_frames < 0:
+        raise ValueError(f"chunk_frames and overlap_frames must be >= 0, got {chunk_frames}, {overlap_frames}")
+    ratio = model.downsampling_ratio
+    frames = latent.shape[-1]
+    latent = latent.to(model.device)
+    if chunk_frames == 0 or frames <= chunk_frames:
+        return model.decode(latent[None])[0].float().cpu()
+    pieces = []
+    for start in range(0, frames, chunk_frames):
+        end = min(start + chunk_frames, frames)
+        lo, hi = max(0, start - overlap_frames), min(frames, end + overlap_frames)
+        audio = model.decode(latent[None, :, lo:hi])[0]
+        pieces.append(audio[:, (start - lo) * ratio:(end - lo) * ratio].float().cpu())
+    return torch.cat(pieces, dim=-1)
+
+
+def valid_range(meta: dict, frames: int) -> tuple[int, int]:
+    """First and one-past-last valid frame per ``padding_mask`` (the whole latent when it has none)."""
+    mask = padding_mask(meta, frames)
+    if mask is None:
+        log.warning("The latent's metadata has no usable padding_mask; keeping all %d frames.", frames)
+        return 0, frames
+    valid = np.flatnonzero(mask)
+    if valid.size == 0:
+        return 0, 0
+    return int(valid[0]), int(valid[-1]) + 1
+
+
+def load_latent_file(path: Path) -> np.ndarray:
+    """A stored latent ``[latent_dim, N]``. Raises UserError when it is missing or unusable."""
+    if not path.is_file():
+        raise UserError(f"Latent not found: {path}.", "Pass the path of a stored <id>.npy file.")
+    try:
+        latent = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise UserError(f"{path} is not a readable .npy file ({err}).",
+                        "Run `preencode verify` on the output folder to find damaged files.") from err
+    if latent.ndim != 2:
+        raise UserError(f"{path} has shape {list(latent.shape)}, expected a latent [latent_dim, frames].",
+                        "Pass a latent written by `preencode encode`.")
+    if not np.issubdtype(latent.dtype, np.floating):
+        raise UserError(f"{path} holds integer tokens ({latent.dtype}); decoding discrete tokens is not supported.",
+                        "Decode continuous latents only.")
+    if not np.isfinite(latent).all():
+        raise UserError(f"{path} contains NaN or infinite values.", "Re-encode this file.")
+    return latent
+
+
+def _sibling_json(path: Path) -> dict:
+    meta_path = path.with_suffix(".json")
+    if not meta_path.is_file():
+        return {}
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(f"{meta_path} is not valid JSON ({err}).", "Pass --keep-padding to ignore it.") from err
+    return meta if isinstance(meta, dict) else {}
+
+
+def _model_config(args: argparse.Namespace, latent_path: Path) -> str | dict:
+    """``--model-config``, else the full config stored in the tree's details.json (``<out>/<rank>/<id>.npy``)."""
+    if args.model_config:
+        return args.model_config
+    details_path = latent_path.resolve().parent.parent / DETAILS_NAME
+    if details_path.is_file():
+        try:
+            stored = json.loads(details_path.read_text(encoding="utf-8")).get("model_config")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            stored = None
+        if isinstance(stored, dict):
+            log.info("Using the model config stored in %s.", details_path)
+            return stored
+    raise UserError(f"No model config for {latent_path}: details.json beside it does not hold one.",
+                    "Pass --model-config with the autoencoder config used to encode.")
+
+
+def decode_file(args: argparse.Namespace) -> Path:
+    """Decode ``args.latent`` to ``args.output`` (see :func:`build_parser`). Returns the wav's path."""
+    from .. import load_autoencoder
+
+    latent_path, out = Path(args.latent), Path(args.output)
+    latent = load_latent_file(latent_path)
+    if not out.parent.is_dir():
+        raise UserError(f"Cannot write {out}: folder {out.parent} does not exist.", "Create it or pick another -o.")
+    model = load_autoencoder(_model_config(args, latent_path), args.ckpt_path, device=args.device)
+    if model.is_discrete:
+        raise UserError("This autoencoder has a discrete bottleneck; decoding tokens is not supported.",
+                        "Use a continuous (VAE) autoencoder config.")
+    if latent.shape[0] != model.latent_dim:
+        raise UserError(f"{latent_path} has {latent.shape[0]} channels but the model's latent_dim is "
+                        f"{model.latent_dim}.", "Pass the --model-config and --ckpt-path used to encode it.")
+    start, end = 0, latent.shape[1]
+    if not args.keep_padding:
+        start, end = valid_range(_sibling_json(latent_path), latent.shape[1])
+        if end == start:
+            raise UserError(f"{latent_path} has no valid frames (its padding_mask is all 0).",
+                            "Pass --keep-padding to decode it anyway.")
+    # Decode everything, then trim: the valid part's edges are decoded with their real neighbours.
+    audio = decode_chunked(model, torch.from_numpy(latent), args.chunk_frames, args.overlap_frames)
+    ratio = model.downsampling_ratio
+    audio = audio[:, start * ratio:end * ratio]
+    import soundfile
+
+    soundfile.write(str(out), audio.numpy().T, model.sample_rate, subtype="FLOAT")
+    log.info("Wrote %s: %d channels, %.2f s at %d Hz.", out, audio.shape[0],
+             audio.shape[1] / model.sample_rate, model.sample_rate)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="preencode decode", description=__doc__.split("\n\n", 1)[1].replace("``", "")
+                                     if __doc__ else None)
+    parser.add_argument("latent", help="a stored latent <id>.npy (its sibling <id>.json gives the padding_mask)")
+    parser.add_argument("--model-config", metavar="PATH", help="autoencoder config (default: the one stored in "
+                        "the output's details.json)")
+    parser.add_argument("--ckpt-path", metavar="PATH", required=True, help="unwrapped autoencoder checkpoint")
+    parser.add_argument("-o", "--output", metavar="WAV", required=True, help="wav file to write (32-bit float)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: auto)")
+    parser.add_argument("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES,
+                        help=f"latent frames per decoder call, 0 for all at once (default: {DEFAULT_CHUNK_FRAMES})")
+    parser.add_argument("--overlap-frames", type=int, default=DEFAULT_OVERLAP_FRAMES,
+                        help=f"context frames decoded and trimmed on each side of a chunk "
+                             f"(default: {DEFAULT_OVERLAP_FRAMES})")
+    parser.add_argument("--keep-padding", action="store_true",
+                        help="decode the padding frames too instead of trimming to the padding_mask's valid part")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.chunk_frames < 0 or args.overlap_frames < 0:
+        raise UserError("--chunk-frames and --overlap-frames must be >= 0.", "Pass 0 or a positive number.")
+    out = decode_file(args)
+    print(f"wrote {out}")
+    return 0
+
+
+def decode_main(argv: list[str] | None = None) -> int:
+    """``preencode decode``: 0 when the wav was written, 2 on a usage error."""
+    return run_tool(build_parser(), _run, argv)

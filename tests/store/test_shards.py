@@ -1,0 +1,128 @@
+"""``--output-format wds``: tar shards per rank, read back by webdataset, stable-audio-tools' decoding and our
+reader; resume at shard granularity after a kill."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+import webdataset as wds
+
+from preencode.cli import main
+from preencode.store.layout import done_indices
+from preencode.store.reader import iter_records, open_tree
+from preencode.tools.verify import verify_main
+from tests.encode_setup import encode_args, read_output
+
+IDS = [f"{i:013d}" for i in range(7)]
+
+
+def _shards(out):
+    return sorted(p.relative_to(out).as_posix() for p in out.glob("*/*") if p.is_file())
+
+
+def _npy_decoder(key, value):
+    """stable-audio-tools' ``npy_decoder`` (data/dataset.py), used with ``pre_encoded: true``."""
+    if key.split(".")[-1] == "npy":
+        return np.lib.format.read_array(io.BytesIO(value))
+    return None
+
+
+def _read_wds(out, decoder=None):
+    urls = [str(p) for p in sorted(out.glob("*/*.tar"))]
+    pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.tarfile_to_samples(),
+                                wds.decode(decoder) if decoder else wds.decode())
+    return {s["__key__"]: s for s in pipeline}
+
+
+@pytest.fixture
+def reference(model_files, clips, tmp_path):
+    """The same job written as loose .npy files."""
+    out = tmp_path / "npy"
+    assert main(encode_args(model_files, clips[1], out, "--store-std")) == 0
+    return read_output(out), out
+
+
+def test_shards_round_trip_through_webdataset_and_our_reader(model_files, clips, tmp_path, reference):
+    loose, loose_dir = reference
+    out = tmp_path / "wds"
+    assert main(encode_args(model_files, clips[1], out, "--output-format", "wds", "--shard-size", "3",
+                            "--store-std")) == 0
+    assert _shards(out) == ["0/shard-0000000000000.tar", "0/shard-0000000000003.tar", "0/shard-0000000000006.tar"]
+    samples = _read_wds(out)
+    assert sorted(samples) == IDS
+    for key, sample in samples.items():
+        latent, meta = loose[key]
+        np.testing.assert_array_equal(sample["npy"], latent)
+        assert sample["json"] == meta
+        with np.load(loose_dir / "0" / f"{key}.std.npz") as npz:
+            np.testing.assert_array_equal(sample["std.npz"]["std"], npz["std"])
+    # stable-audio-tools' pre_encoded pipeline: npy_decoder, then sample["npy"] and sample["json"]["padding_mask"]
+    for key, sample in _read_wds(out, _npy_decoder).items():
+        assert sample["npy"].shape[-1] == len(sample["json"]["padding_mask"])
+        np.testing.assert_array_equal(sample["npy"], loose[key][0])
+    tree = open_tree(out)
+    seen = []
+    for record in iter_records(tree, on_shard_error=pytest.fail):  # members are read while the shard is open
+        np.testing.assert_array_equal(record.load_latent(), loose[record.id][0])
+        assert record.load_meta() == loose[record.id][1]
+        assert record.load_std().shape == record.load_latent().shape
+        seen.append(record.id)
+    assert sorted(seen) == IDS and not tree.loose
+    assert verify_main([str(out)]) == 0
+    assert done_indices(out) == set(range(7))
+
+
+def test_shard_byte_limit_closes_shards_early(model_files, clips, tmp_path):
+    out = tmp_path / "wds"
+    assert main(encode_args(model_files, clips[1], out, "--output-format", "wds", "--shard-bytes", "1")) == 0
+    assert _shards(out) == [f"0/shard-{i}.tar" for i in IDS]
+
+
+def test_killed_run_leaves_no_truncated_shard_and_resume_completes_identically(model_files, clips, tmp_path):
+    first = tmp_path / "first"
+    argv = encode_args(model_files, clips[1], first, "--output-format", "wds", "--shard-size", "3")
+    assert main(argv) == 0
+    expected = _read_wds(first)
+    # What a kill while writing the second shard leaves: the first shard committed, the second a partial
+    # temporary (never under a .tar name a loader would read), the third not started.
+    rank = first / "0"
+    partial = (rank / "shard-0000000000003.tar").read_bytes()[:1500]
+    (rank / "shard-0000000000003.tar").unlink()
+    (rank / "shard-0000000000006.tar").unlink()
+    (rank / ".shard-0000000000003.tar.tmp").write_bytes(partial)
+    assert done_indices(first) == {0, 1, 2}
+    assert sorted(_read_wds(first)) == IDS[:3]  # a loader sees only complete samples
+    assert main(argv) == 0
+    assert not any(p.name.startswith(".") for p in rank.iterdir())
+    resumed = _read_wds(first)
+    assert sorted(resumed) == IDS
+    for key, sample in expected.items():
+        np.testing.assert_array_equal(resumed[key]["npy"], sample["npy"])
+        assert resumed[key]["json"] == sample["json"]
+
+
+def test_full_length_in_shards(model_files, clips, tmp_path):
+    a, b = tmp_path / "npy", tmp_path / "wds"
+    assert main(encode_args(model_files, clips[1], a, "--full-length")) == 0
+    assert main(encode_args(model_files, clips[1], b, "--full-length", "--output-format", "wds")) == 0
+    loose, samples = read_output(a), _read_wds(b)
+    assert sorted(samples) == sorted(loose) == IDS
+    for key, sample in samples.items():
+        np.testing.assert_array_equal(sample["npy"], loose[key][0])
+
+
+def test_a_damaged_committed_shard_stops_the_resume_with_the_fix(model_files, clips, tmp_path, capsys):
+    out = tmp_path / "wds"
+    argv = encode_args(model_files, clips[1], out, "--output-format", "wds", "--shard-size", "3")
+    assert main(argv) == 0
+    shard = out / "0" / "shard-0000000000003.tar"
+    shard.write_bytes(b"\x01" * 700)
+    assert main(argv) == 2
+    assert "Delete it" in capsys.readouterr().err
+    shard.unlink()
+    assert main(argv) == 0
+    assert sorted(_read_wds(out)) == IDS
+    shutil.rmtree(out)
