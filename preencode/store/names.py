@@ -1,0 +1,105 @@
+"""Every name of the output format, in one place.
+
+::
+
+    <output>/details.json                 what made the tree (see :mod:`preencode.store.details`)
+    <output>/manifest.jsonl               the sorted input list the ids refer to
+    <output>/failures.jsonl, rejected.jsonl
+    <output>/<rank>/<id>.npy              latent [latent_dim, N] (tokens [n_q, N] when discrete)
+    <output>/<rank>/<id>.json             its metadata (see :class:`preencode.store.meta.LatentMeta`)
+    <output>/<rank>/<id>.std.npz          optional posterior std (array ``std``, the latent's shape)
+    <output>/<rank>/shard-<id>.tar        --output-format wds: the same files as tar members
+
+Files that belong together share a *key*: the name up to its first dot, as WebDataset groups tar
+members. ``<id>.std.npy`` is not part of the format: a loader that takes every ``.npy`` (as
+stable-audio-tools' does) would mistake it for a latent, so the sidecar is an ``.npz``.
+
+Every file is written under a temporary name first (:func:`temp_name`): a leading dot, so that
+loaders skip it, and a ``.preencode-<pid>.tmp`` ending that says who wrote it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+ID_DIGITS = 13
+
+DETAILS = "details.json"
+MANIFEST = "manifest.jsonl"
+FAILURES = "failures.jsonl"
+REJECTED = "rejected.jsonl"
+#: Files at the root of an output tree, besides the rank folders.
+ROOT_FILES = (DETAILS, MANIFEST, FAILURES, REJECTED)
+#: A list of latent paths at a dataset root that replaces the folder scan (stable-audio-tools' convention).
+FILELIST = "filelist.txt"
+
+LATENT = ".npy"
+META = ".json"
+STD = ".std.npz"
+#: The suffixes of one sample's files, in the order a shard holds them.
+SAMPLE_SUFFIXES = (LATENT, META, STD)
+
+SHARD_PREFIX = "shard-"
+SHARD_SUFFIX = ".tar"
+
+_TEMP_MARK = ".preencode-"
+_TEMP_SUFFIX = ".tmp"
+_OWN_TEMP = re.compile(r"\.(?P<name>.+)\.preencode-[0-9]+\.tmp", re.DOTALL)
+
+
+def format_id(index: int) -> str:
+    """The file name stem of input ``index``: its position in the sorted input list, 13 digits.
+
+    Raises:
+        ValueError: ``index`` is negative or does not fit in 13 digits.
+    """
+    if not 0 <= index < 10**ID_DIGITS:
+        raise ValueError(f"index {index} does not fit in {ID_DIGITS} digits")
+    return f"{index:0{ID_DIGITS}d}"
+
+
+def is_id(key: str) -> bool:
+    """Whether ``key`` is a 13-digit id as :func:`format_id` writes it."""
+    return len(key) == ID_DIGITS and key.isascii() and key.isdigit()
+
+
+def is_rank_dir(name: str) -> bool:
+    """Rank folders are named by the global rank that wrote them: ``0``, ``1``, ..."""
+    return name.isascii() and name.isdigit()
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``"0000000000001.std.npz"`` -> ``("0000000000001", ".std.npz")``: the key up to the first dot of the
+    base name (a member's folder stays in the key, as WebDataset does)."""
+    directory, _, base = name.rpartition("/")
+    stem, dot, rest = base.partition(".")
+    key = f"{directory}/{stem}" if directory else stem
+    return key, dot + rest
+
+
+def shard_name(first_index: int) -> str:
+    """A shard's file name: ``shard-<id of its first sample>.tar``."""
+    return f"{SHARD_PREFIX}{format_id(first_index)}{SHARD_SUFFIX}"
+
+
+def is_shard(name: str) -> bool:
+    """A committed shard's file name (its temporary starts with a dot)."""
+    return name.startswith(SHARD_PREFIX) and name.endswith(SHARD_SUFFIX)
+
+
+def temp_name(name: str) -> str:
+    """The temporary name under which ``name`` is written before it is renamed into place."""
+    return f".{name}{_TEMP_MARK}{os.getpid()}{_TEMP_SUFFIX}"
+
+
+def temp_target(name: str) -> str | None:
+    """The final name a temporary of ours stands for (``None`` when ``name`` is not one)."""
+    match = _OWN_TEMP.fullmatch(name)
+    return match.group("name") if match else None
+
+
+def is_temporary(name: str) -> bool:
+    """Names that are never part of a finished tree: a leading dot or a ``.tmp`` ending (ours, and those of
+    earlier versions and other tools)."""
+    return name.startswith(".") or name.endswith(_TEMP_SUFFIX)
