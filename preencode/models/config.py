@@ -16,7 +16,11 @@ from ..schema import Node, Problems, load_json
 ENCODER_TYPES = ("oobleck",)
 DECODER_TYPES = ("oobleck",)
 CONTINUOUS_BOTTLENECKS = ("vae", "tanh", "l2_norm", "l2")
-DISCRETE_BOTTLENECKS = ("dac_rvq", "fsq")
+#: Discrete bottleneck type -> the setting that counts its quantizers (rows of a token array), and
+#: stable-audio-tools' default for it.
+QUANTIZER_SETTINGS: dict[str, tuple[str, int]] = {"dac_rvq": ("n_codebooks", 9), "fsq": ("num_codebooks", 1)}
+DAC_RVQ_DEFAULT_CODEBOOK_SIZE = 1024
+DISCRETE_BOTTLENECKS = tuple(QUANTIZER_SETTINGS)
 BOTTLENECK_TYPES = CONTINUOUS_BOTTLENECKS + DISCRETE_BOTTLENECKS
 
 # Top-level sections that matter for training only; accepted and ignored.
@@ -59,10 +63,29 @@ class BottleneckConfig:
     def is_discrete(self) -> bool:
         return self.type in DISCRETE_BOTTLENECKS
 
+    @property
+    def num_quantizers(self) -> Any:
+        """The number of quantizers of a discrete bottleneck as configured (its default when not given;
+        not validated here); ``None`` for a continuous one."""
+        if self.type not in QUANTIZER_SETTINGS:
+            return None
+        name, default = QUANTIZER_SETTINGS[self.type]
+        return self.config.get(name, default)
+
+    @property
+    def codebook_size(self) -> Any:
+        """Token values per quantizer of a discrete bottleneck as configured (not validated here): ``fsq``: the
+        product of its ``levels``; ``dac_rvq``: ``codebook_size``. ``None`` for a continuous one."""
+        if self.type == "fsq":
+            return math.prod(self.config.get("levels", [1]))
+        if self.type == "dac_rvq":
+            return self.config.get("codebook_size", DAC_RVQ_DEFAULT_CODEBOOK_SIZE)
+        return None
+
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    """A validated autoencoder config. ``raw`` keeps the JSON exactly as given (for details.json)."""
+    """A validated autoencoder config. ``raw`` keeps the JSON exactly as given (stored with the output)."""
 
     sample_rate: int
     io_channels: int

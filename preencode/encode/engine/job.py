@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -72,11 +71,7 @@ def check_lightning(opts: EncodeOptions) -> None:
 
 def token_layout(config: AutoencoderConfig) -> tuple[int, int, str]:
     """(num_quantizers, codebook_size, numpy dtype name) of a discrete model, from its config."""
-    cfg = config.bottleneck.config
-    if config.bottleneck.type == "fsq":
-        count, size = int(cfg.get("num_codebooks", 1)), math.prod(cfg.get("levels", [1]))
-    else:
-        count, size = int(cfg.get("n_codebooks", 9)), int(cfg.get("codebook_size", 1024))
+    count, size = int(config.bottleneck.num_quantizers), int(config.bottleneck.codebook_size)
     dtype = next(d for d in ("uint8", "uint16", "int32", "int64") if size - 1 <= np.iinfo(d).max)
     return count, size, dtype
 
