@@ -14,8 +14,11 @@ Differences from stable-audio-tools' ``PreEncodedDataset`` (documented behaviour
 - A crop moves ``seconds_start`` (and ``timestamps``) to the crop's real position.
 - Random crops start within the content (the padding mask's ones); an all-padding mask crops at 0.
 - Latents shorter than the crop are padded with zeros and a zero mask, so batches always stack.
-- When a posterior std sidecar is stored next to a latent (see :func:`read_posterior_std`), a fresh
-  ``mean + std * noise`` is drawn per epoch.
+- When a posterior std sidecar is stored with a latent (``<id>.std.npz``, see :func:`read_posterior_std`),
+  a fresh ``mean + std * noise`` is drawn per epoch.
+
+Files are found and read by :mod:`preencode.store` (:mod:`~preencode.store.index` over
+:mod:`~preencode.store.reader`), the same code that ``preencode verify`` uses: both accept the same files.
 
 Random choices use a generator seeded by ``(seed, epoch, index)``: they are reproducible, and differ
 between epochs once :meth:`PreEncodedDataset.set_epoch` is called.
@@ -23,25 +26,23 @@ between epochs once :meth:`PreEncodedDataset.set_epoch` is called.
 
 from __future__ import annotations
 
-import importlib.util
-import io
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import DatasetError
-from ..store.index import LatentRecord, index_root
+from ..store.details import Details, read_details
+from ..store.index import index_root
+from ..store.names import STD
+from ..store.reader import ReadError, Record
+from .metadata import CustomMetadataFn, load_custom_metadata_fn
 
 log = logging.getLogger(__name__)
 
-PosteriorReader = Callable[[LatentRecord], "np.ndarray | None"]
-MetadataFn = Callable[[dict, Any], dict]
+PosteriorReader = Callable[[Record], "np.ndarray | None"]
 
 
 @dataclass(frozen=True)
@@ -56,54 +57,10 @@ class LatentSource:
     custom_metadata_module: str | None = None
 
 
-def read_posterior_std(record: LatentRecord) -> np.ndarray | None:
-    """The default posterior reader: ``<id>.std.npy`` or ``<id>.std.npz`` (array ``std``) beside a
-    loose latent, or an ``<id>.std.npz`` member of its shard; shaped like the latent; None when there is none."""
-    if record.in_shard:
-        if record.std_offset is None:
-            return None
-        with open(record.latent, "rb") as f:
-            f.seek(record.std_offset)
-            payload = f.read(record.std_size)
-        with np.load(io.BytesIO(payload)) as data:
-            return data["std"]
-    stem = record.latent.rsplit(".", 1)[0]
-    if Path(stem + ".std.npy").is_file():
-        return np.load(stem + ".std.npy")
-    if Path(stem + ".std.npz").is_file():
-        with np.load(stem + ".std.npz") as data:
-            return data["std"]
-    return None
-
-
-def load_metadata_fn(path: str) -> MetadataFn:
-    """``get_custom_metadata(info, audio)`` from a user's Python file.
-
-    Raises:
-        DatasetError: the file is missing or defines no ``get_custom_metadata``.
-    """
-    if not Path(path).is_file():
-        raise DatasetError(f"custom_metadata_module {path} does not exist.", "Check the path in the dataset config.")
-    spec = importlib.util.spec_from_file_location(f"preencode_custom_metadata_{abs(hash(path))}", path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    fn = getattr(module, "get_custom_metadata", None)
-    if not callable(fn):
-        raise DatasetError(f"custom_metadata_module {path} defines no get_custom_metadata(info, audio) function.",
-                           "Add it to the file.")
-    return fn
-
-
-def _read_record(record: LatentRecord) -> tuple[np.ndarray, dict]:
-    if not record.in_shard:
-        latents = np.load(record.latent)
-        with open(record.meta, encoding="utf-8") as f:
-            return latents, json.load(f)
-    with open(record.latent, "rb") as f:
-        f.seek(record.latent_offset)  # type: ignore[arg-type]
-        latents = np.load(io.BytesIO(f.read(record.latent_size)))
-        f.seek(record.meta_offset)  # type: ignore[arg-type]
-        return latents, json.loads(f.read(record.meta_size))
+def read_posterior_std(record: Record) -> np.ndarray | None:
+    """The default posterior reader: the record's ``<id>.std.npz`` (array ``std``, shaped like the latent),
+    loose or a member of its shard; None when there is none. Raises ReadError."""
+    return record.load_std() if STD in record.parts else None
 
 
 def content_length(mask: np.ndarray) -> int:
@@ -123,13 +80,14 @@ class PreEncodedDataset(torch.utils.data.Dataset):
             may override); samples without ``seconds_total`` are kept.
         latent_extension: extension of latent files.
         seconds_per_frame: seconds per latent frame, to move ``seconds_start`` after a crop; read from
-            each root's ``details.json`` when present, this is the fallback (e.g. from the model config).
+            each root's details file when present, this is the fallback (e.g. from the model config).
         seed: seed of the per-sample random generator.
         posterior_reader: finds a stored posterior std for a record (None to never use one).
         use_index_cache: reuse a cached index while the folders are unchanged.
 
     Raises:
-        DatasetError: a root is missing or holds no latents.
+        DatasetError: a root is missing or holds no latents, or a custom metadata module cannot be loaded.
+        UserError: a root's details file has a format version this version does not read.
     """
 
     def __init__(self, sources: list[LatentSource], *, latent_crop_length: int | None = None,
@@ -143,37 +101,40 @@ class PreEncodedDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.epoch = 0
         self.posterior_reader = posterior_reader
-        self.records: list[LatentRecord] = []
+        self.latent_suffix = f".{latent_extension}"
+        self.records: list[Record] = []
         self.record_source: list[int] = []
         self.crop_lengths: list[int | None] = []
         self.frame_seconds: list[float | None] = []
-        self.metadata_fns: list[MetadataFn | None] = []
-        self.details: list[dict | None] = []
+        self.metadata_fns: list[CustomMetadataFn | None] = []
+        self.details: list[Details] = []
         self.index_skipped = 0
         self.filtered = 0
         for i, src in enumerate(sources):
+            details = read_details(src.path)  # refuses a format this version cannot read, before the scan
+            for problem in details.problems:
+                log.warning("Pre-encoded dataset %r: %s", src.id, problem)
             try:
-                records, skipped = index_root(src.path, latent_extension, use_cache=use_index_cache)
+                indexed, skipped = index_root(src.path, latent_extension, use_cache=use_index_cache)
             except FileNotFoundError:
                 raise DatasetError(f"Pre-encoded dataset {src.id!r}: folder {src.path} does not exist.",
                                    "Check 'path' in the dataset config.") from None
             self.index_skipped += skipped
             lo = src.min_length_sec if src.min_length_sec is not None else min_length_sec
             hi = src.max_length_sec if src.max_length_sec is not None else max_length_sec
-            kept = [r for r in records if _in_range(r.seconds_total, lo, hi)]
-            self.filtered += len(records) - len(kept)
-            if not records:
-                raise DatasetError(f"Pre-encoded dataset {src.id!r}: no .{latent_extension} latents with a "
+            kept = [x.record for x in indexed if _in_range(x.seconds_total, lo, hi)]
+            self.filtered += len(indexed) - len(kept)
+            if not indexed:
+                raise DatasetError(f"Pre-encoded dataset {src.id!r}: no {self.latent_suffix} latents with a "
                                    f"sibling .json found under {src.path}.",
                                    "Point 'path' at the output folder of the pre-encoding run.")
-            details = read_details(src.path)
             self.details.append(details)
             self.records.extend(kept)
             self.record_source.extend([i] * len(kept))
             self.crop_lengths.append(src.latent_crop_length if src.latent_crop_length is not None
                                      else latent_crop_length)
-            self.frame_seconds.append(_details_frame_seconds(details) or seconds_per_frame)
-            self.metadata_fns.append(load_metadata_fn(src.custom_metadata_module)
+            self.frame_seconds.append(details.latent.seconds_per_frame or seconds_per_frame)
+            self.metadata_fns.append(load_custom_metadata_fn(src.custom_metadata_module)
                                      if src.custom_metadata_module else None)
         self.sources = list(sources)
         log.info("Pre-encoded dataset: %d latents (%d filtered by length, %d unreadable while indexing)",
@@ -190,29 +151,31 @@ class PreEncodedDataset(torch.utils.data.Dataset):
         record = self.records[index]
         try:
             return self._load(index, record)
-        except (OSError, ValueError, KeyError, TypeError, EOFError) as err:
-            log.warning("Skipping unreadable latent %s: %s", record.latent, err)
+        except (ReadError, OSError, ValueError, KeyError, TypeError, EOFError) as err:
+            log.warning("Skipping unreadable latent %s: %s", record.location(self.latent_suffix), err)
             return None
 
-    def _load(self, index: int, record: LatentRecord) -> tuple[torch.Tensor, dict] | None:
+    def _load(self, index: int, record: Record) -> tuple[torch.Tensor, dict] | None:
         src = self.record_source[index]
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        latents, info = _read_record(record)
+        latents = record.load_latent(self.latent_suffix)
+        meta = record.load_meta()
         if latents.ndim != 2:
             raise ValueError(f"expected a [channels, frames] latent, got shape {latents.shape}")
         latents = latents.astype(np.float32)
         std = self.posterior_reader(record) if self.posterior_reader else None
         if std is not None:
             latents = latents + std.astype(np.float32) * rng.standard_normal(latents.shape, dtype=np.float32)
-        info = dict(info)
-        info["latent_filename"] = record.latent if not record.in_shard else record.meta
+        info = meta.to_dict()
+        info["latent_filename"] = record.location(self.latent_suffix)
         info["dataset_id"] = self.sources[src].id
-        mask = np.asarray(info.get("padding_mask", np.ones(latents.shape[1])), dtype=bool)
+        stored_mask = meta.padding_mask if meta.padding_mask is not None else np.ones(latents.shape[1])
+        mask = np.asarray(stored_mask, dtype=bool)
         fn = self.metadata_fns[src]
         if fn is not None:
             info.update(fn(info, None))
             if info.get("__reject__"):
-                log.debug("Sample %s rejected by its custom metadata function", record.latent)
+                log.debug("Sample %s rejected by its custom metadata function", info["latent_filename"])
                 return None
             replacement = info.pop("__replace__", None)
             if replacement is not None:
@@ -254,35 +217,14 @@ def _in_range(seconds: float | None, lo: float | None, hi: float | None) -> bool
     return (lo is None or seconds >= lo) and (hi is None or seconds <= hi)
 
 
-def read_details(root: str | Path) -> dict | None:
-    """The root's ``details.json`` (None when missing or unreadable)."""
-    path = Path(root) / "details.json"
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
-
-
-def _details_frame_seconds(details: dict | None) -> float | None:
-    latent = (details or {}).get("latent")
-    if isinstance(latent, dict):
-        ratio, rate = latent.get("downsampling_ratio"), latent.get("sample_rate")
-        if isinstance(ratio, (int, float)) and isinstance(rate, (int, float)) and rate > 0:
-            return float(ratio) / float(rate)
-    return None
-
-
 def latent_channels(dataset: PreEncodedDataset) -> tuple[int, str] | None:
-    """The latent channel count and where it was read (details.json, else the first readable file)."""
-    for src, details in zip(dataset.sources, dataset.details):
-        latent = (details or {}).get("latent")
-        if isinstance(latent, dict) and isinstance(latent.get("latent_dim"), int):
-            return latent["latent_dim"], f"{src.path}/details.json"
+    """The latent channel count and where it was read (a details file, else the first readable latent)."""
+    for details in dataset.details:
+        if details.latent.latent_dim is not None:
+            return details.latent.latent_dim, str(details.path)
     for record in dataset.records[:20]:
         try:
-            return int(_read_record(record)[0].shape[0]), record.latent
-        except (OSError, ValueError, KeyError, IndexError):
+            return int(record.load_latent(dataset.latent_suffix).shape[0]), record.location(dataset.latent_suffix)
+        except (ReadError, IndexError):
             continue
     return None

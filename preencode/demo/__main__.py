@@ -11,13 +11,14 @@ import numpy as np
 
 from ..cli import run_guarded, setup_logging
 from ..encode.engine.main import encode_main
+from ..store.names import DETAILS, FAILURES, MANIFEST
 from . import DEMO_CKPT, DEMO_CONFIG
 
 
 def show(output: Path) -> None:
     latents = sorted(output.glob("*/*.npy"))
     print(f"\nOutput: {output.resolve()}")
-    print(f"  details.json, manifest.jsonl, failures.jsonl and {len(latents)} latents (+ .json metadata):")
+    print(f"  {DETAILS}, {MANIFEST}, {FAILURES} and {len(latents)} latents (+ .json metadata):")
     for path in latents:
         meta = json.loads(path.with_suffix(".json").read_text())
         z = np.load(path)

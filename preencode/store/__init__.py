@@ -1,1 +1,16 @@
-"""store package."""
+"""The on-disk format of pre-encoded output: the only code that names its files, writes them and reads them.
+
+* :mod:`~preencode.store.names` — every file name and constant (ids, suffixes, shards, temporaries);
+* :mod:`~preencode.store.atomic` — :func:`~preencode.store.atomic.atomic_write`, used by every writer;
+* :mod:`~preencode.store.meta` — :class:`~preencode.store.meta.LatentMeta`, the per-sample ``<id>.json``;
+* :mod:`~preencode.store.details` — the tree's details file (read once, format version checked);
+* :mod:`~preencode.store.sample`, :mod:`~preencode.store.writer`, :mod:`~preencode.store.shards` — writing
+  samples as loose ``.npy`` files or WebDataset shards behind one protocol
+  (:class:`~preencode.store.writer.SampleWriter`);
+* :mod:`~preencode.store.reader` — the one reader (records, byte offsets, trees) used by ``inspect``,
+  ``verify``, ``decode``, resume and the training index (:mod:`~preencode.store.index`);
+* :mod:`~preencode.store.layout`, :mod:`~preencode.store.logs` — what the encode engine needs of a tree:
+  what is done, leftovers, the manifest and the failure logs.
+
+Nothing here imports torch.
+"""

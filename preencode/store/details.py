@@ -1,26 +1,81 @@
-"""``details.json``: the self-description of an output folder, and the check that a re-run matches it."""
+"""The details file of an output tree: what made it, read once, its format version checked.
+
+Ours holds ``format_version``, the model and dataset config CONTENTS, ``sample_size``, the checkpoint's
+SHA-256, a ``latent`` section and the run's arguments; a re-run must match it to resume
+(:func:`check_compatible`). stable-audio-tools' holds no ``format_version`` and the config file PATHS; it is
+still read (:attr:`Details.is_reference`). A ``format_version`` this version does not read is refused.
+"""
 
 from __future__ import annotations
 
 import json
-import os
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import UserError
+from ..schema import load_json
+from .atomic import atomic_write
+from .latent_info import (
+    LatentInfo,
+    latent_from_model_config,
+    latent_from_section,
+    merge,
+)
+from .names import DETAILS
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-DETAILS = "details.json"
+#: Every format version this version reads (the current one and older ones still supported).
+READABLE_FORMAT_VERSIONS = (1,)
 
 # Settings that change what is stored: a resumed run must use the same ones.
-_IDENTITY_KEYS = ("model_config", "checkpoint_sha256", "sample_size", "latent", "dataset_config",
-                  "mode")
+_IDENTITY_KEYS = ("model_config", "checkpoint_sha256", "sample_size", "latent", "dataset_config", "mode")
+
+
+@dataclass
+class Details:
+    """A parsed details file.
+
+    Attributes:
+        path: where it is (or would be).
+        exists: whether the file is there.
+        data: its JSON object as stored (empty when missing or unreadable).
+        latent: the latent description gathered from it (and from the model config it names).
+        problems: why it, or the model config it names, could not be used.
+        warnings: what limits the checks without making the tree unusable.
+    """
+
+    path: Path
+    exists: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+    latent: LatentInfo = field(default_factory=LatentInfo)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def format_version(self) -> int | None:
+        version = self.data.get("format_version")
+        return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+    @property
+    def is_reference(self) -> bool:
+        """True for a file written by stable-audio-tools (no format version, config paths)."""
+        return self.exists and bool(self.data) and "format_version" not in self.data
+
+    @property
+    def model_config(self) -> dict[str, Any] | None:
+        """The stored model config's contents (``None`` for the reference's path, or when absent)."""
+        stored = self.data.get("model_config")
+        return stored if isinstance(stored, dict) else None
 
 
 def build_details(*, model_config: dict, dataset_config: dict, sample_size: int, args: dict,
                   checkpoint_sha256: str, latent: dict, mode: dict) -> dict[str, Any]:
-    """The content of details.json (configs stored as CONTENTS, not paths)."""
+    """The content of a details file (configs stored as CONTENTS, not paths)."""
     return {
         "format_version": FORMAT_VERSION,
         "preencode_version": __version__,
@@ -34,15 +89,103 @@ def build_details(*, model_config: dict, dataset_config: dict, sample_size: int,
     }
 
 
-def read_details(output: Path) -> dict[str, Any] | None:
-    path = output / DETAILS
-    if not path.exists():
+def write_details(output: Path, details: dict[str, Any]) -> None:
+    """Write ``<output>/details.json`` atomically."""
+    atomic_write(output / DETAILS, json.dumps(details, indent=2))
+
+
+def _check_version(path: Path, data: dict[str, Any]) -> str | None:
+    """A problem with ``format_version``, or None. Raises UserError for a version this version cannot read."""
+    if "format_version" not in data:
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{path} is not valid JSON ({err}).",
-                        "Remove it, or pass --overwrite to start the output over.") from err
+    version = data["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        return f"{path}: format_version must be an integer, got {version!r}"
+    if version > FORMAT_VERSION:
+        raise UserError(f"{path} has format_version {version}, newer than this preencode {__version__} reads "
+                        f"(format_version {FORMAT_VERSION}).", "Upgrade preencode to read this output.")
+    if version not in READABLE_FORMAT_VERSIONS:
+        raise UserError(f"{path} has format_version {version}, which this preencode {__version__} no longer reads "
+                        f"(it reads {', '.join(map(str, READABLE_FORMAT_VERSIONS))}).",
+                        "Read it with an older preencode, or encode the data again.")
+    return None
+
+
+def _model_config_file(reference: str, root: Path) -> Path | None:
+    """The model config a reference details file names: as stored, else relative to the output tree."""
+    for candidate in (Path(reference), root / reference):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _latent_info(details: Details, root: Path, model_config: str | Path | None) -> LatentInfo:
+    data, where = details.data, details.path.name
+    args = data.get("args")
+    flag = args.get("is_discrete") if isinstance(args, dict) else None
+    flag = flag if isinstance(flag, bool) else None
+    latent = LatentInfo()
+    if isinstance(data.get("latent"), dict):
+        latent = latent_from_section(data["latent"], f"{where} latent section")
+    stored = data.get("model_config")
+    if isinstance(stored, dict):
+        latent = merge(latent, latent_from_model_config(stored, f"{where} model_config", flag))
+    elif isinstance(stored, str):
+        found = _model_config_file(stored, root)
+        if found is None and model_config is None:
+            # Typical once a reference output has moved machines: the latents are still checked for
+            # consistency with each other.
+            details.warnings.append(f"{details.path}: the model config it names ({stored}) is not readable; "
+                                    "shapes are checked for consistency only (pass --model-config to check "
+                                    "them against the model)")
+        elif found is not None:
+            try:
+                parsed = json.loads(found.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+                details.problems.append(f"{found}: unreadable model config ({err})")
+                parsed = None
+            latent = merge(latent, latent_from_model_config(parsed, str(found), flag))
+    if latent.is_discrete is None and flag is not None:
+        latent = merge(latent, LatentInfo(is_discrete=flag, source=f"{where} args"))
+    return latent
+
+
+def read_details(root: str | Path, model_config: str | Path | None = None) -> Details:
+    """Read ``<root>/details.json`` and gather what it says about the latents.
+
+    An unreadable file is reported in ``problems`` (callers decide whether that stops them).
+
+    Args:
+        root: the output tree (or a training dataset root).
+        model_config: an autoencoder config file given by the user; its numbers win over the tree's
+            (useful for reference output whose stored config path no longer exists).
+
+    Raises:
+        UserError: the file has a format version this version does not read (one line naming both
+            versions), or ``model_config`` was given but cannot be read.
+    """
+    root = Path(root)
+    details = Details(path=root / DETAILS, exists=(root / DETAILS).is_file())
+    if details.exists:
+        try:
+            data = json.loads(details.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            details.problems.append(f"{details.path}: unreadable ({err})")
+            data = {}
+        if not isinstance(data, dict):
+            details.problems.append(f"{details.path}: expected a JSON object")
+            data = {}
+        details.data = data
+        problem = _check_version(details.path, data)
+        if problem:
+            details.problems.append(problem)
+    latent = _latent_info(details, root, model_config) if details.data else LatentInfo()
+    if model_config is not None:
+        given = latent_from_model_config(load_json(model_config, "Model config"), str(model_config))
+        latent = merge(given, latent)
+    details.latent = latent
+    log.debug("latent description: %s", latent)
+    return details
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -60,25 +203,23 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def check_compatible(output: Path, new: dict[str, Any]) -> bool:
-    """Raise when ``output`` holds a run with other settings; returns True when it holds this run's."""
+    """Raise when ``output`` holds a run with other settings; returns True when it holds this run's.
+
+    Raises:
+        UserError: the details file is unreadable, of another tool, of a format this version does not
+            read, or records other settings.
+    """
     old = read_details(output)
-    if old is None:
+    if not old.exists:
         return False
-    if "format_version" not in old:
-        raise UserError(f"{output} holds output of another tool (its details.json has no format_version).",
+    if old.problems:
+        raise UserError(f"{old.problems[0]}.", "Remove it, or pass --overwrite to start the output over.")
+    if old.is_reference:
+        raise UserError(f"{output} holds output of another tool (its {DETAILS} has no format_version).",
                         "Choose another --output-path, or pass --overwrite to replace it.")
-    diff = differences(old, new)
+    diff = differences(old.data, new)
     if diff:
         raise UserError(f"{output} was encoded with other settings: {'; '.join(diff)} differ.",
                         "Re-run with the original settings to resume, choose another --output-path, "
                         "or pass --overwrite to start over.")
     return True
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -1,15 +1,14 @@
-"""Finding pre-encoded latents on disk, with an index cached between runs.
+"""The training loader's index of the latents under a dataset root, cached between runs.
 
-A pre-encoded dataset root holds ``<id>.npy`` latents, each with a sibling ``<id>.json`` (our output and
-stable-audio-tools' output), in any folder depth; a ``filelist.txt`` at the root (one latent path per
-line, relative to the root or absolute) replaces the scan. WebDataset latent shards (``*.tar`` files
-holding ``<id>.npy`` and ``<id>.json`` members) are indexed by member offset, so that a sample is read
-with one seek.
+A pre-encoded dataset root holds latents (our output and stable-audio-tools' output) in any folder depth:
+records of :mod:`preencode.store.reader` holding ``<key>.npy`` and ``<key>.json``, loose or in ``*.tar``
+shards (indexed by member offset, so that a sample is read with one seek). A ``filelist.txt`` at the root
+(one latent or shard path per line, relative to the root or absolute) replaces the scan.
 
-Scanning a folder of a million latents takes minutes, so the index is cached (see
-:func:`index_root`) and reused while every folder seen by the scan keeps its modification time: adding,
-removing or renaming a file changes its folder's time and invalidates the cache. Editing a file in place
-does not; delete the cache (``PREENCODE_CACHE_DIR``) after doing that.
+Scanning a folder of a million latents takes minutes, so the index is cached (see :func:`index_root`)
+and reused while every folder seen by the scan keeps its modification time: adding, removing or renaming
+a file changes its folder's time and invalidates the cache. Editing a file in place does not; delete the
+cache (``PREENCODE_CACHE_DIR``) after doing that.
 """
 
 from __future__ import annotations
@@ -18,37 +17,25 @@ import hashlib
 import json
 import logging
 import os
-import tarfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+
+from .atomic import atomic_write
+from .meta import LatentMeta
+from .names import FILELIST, META, SHARD_SUFFIX
+from .reader import ReadError, Record, group_names, latent_file_record, read_shard
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 
 @dataclass(frozen=True)
-class LatentRecord:
-    """Where one latent and its metadata are.
+class IndexedLatent:
+    """One latent of the index: its record and ``seconds_total`` from its metadata (None when absent)."""
 
-    For a loose file ``latent``/``meta`` are file paths and the offsets are None; for a shard member
-    ``latent`` is the ``.tar`` path and the offsets/sizes locate the two members inside it.
-    ``seconds_total`` is read from the metadata when the index is built (None when absent).
-    """
-
-    latent: str
-    meta: str
+    record: Record
     seconds_total: float | None = None
-    latent_offset: int | None = None
-    latent_size: int | None = None
-    meta_offset: int | None = None
-    meta_size: int | None = None
-    std_offset: int | None = None  # a posterior std member ``<id>.std.npz`` in the same shard
-    std_size: int | None = None
-
-    @property
-    def in_shard(self) -> bool:
-        return self.latent_offset is not None
 
 
 def cache_dir() -> Path:
@@ -57,8 +44,12 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "preencode" / "latent_index"
 
 
-def index_root(root: str | Path, extension: str = "npy", use_cache: bool = True) -> tuple[list[LatentRecord], int]:
-    """All latents under ``root``, sorted by path, and the number of files skipped while indexing.
+def index_root(root: str | Path, extension: str = "npy", use_cache: bool = True) -> tuple[list[IndexedLatent], int]:
+    """All latents under ``root`` (loose ones sorted by path, then each shard's), and the number of files
+    skipped while indexing.
+
+    Args:
+        extension: the latent files' extension (``npy``; stable-audio-tools' ``latent_extension``).
 
     Raises:
         FileNotFoundError: ``root`` does not exist.
@@ -73,10 +64,10 @@ def index_root(root: str | Path, extension: str = "npy", use_cache: bool = True)
         if cached is not None:
             log.info("Using the cached latent index of %s (%d latents)", root, len(cached[0]))
             return cached
-    records, skipped, folders = _scan(root, extension)
+    latents, skipped, folders = _scan(root, extension)
     if use_cache:
-        _write_cache(cache_file, records, skipped, folders)
-    return records, skipped
+        _write_cache(cache_file, latents, skipped, folders)
+    return latents, skipped
 
 
 def _fingerprint(folders: list[str]) -> dict[str, int] | None:
@@ -89,106 +80,94 @@ def _fingerprint(folders: list[str]) -> dict[str, int] | None:
     return stamps
 
 
-def _read_cache(cache_file: Path) -> tuple[list[LatentRecord], int] | None:
+def _read_cache(cache_file: Path) -> tuple[list[IndexedLatent], int] | None:
     try:
         with open(cache_file, encoding="utf-8") as f:
             data = json.load(f)
         if data.get("version") != INDEX_VERSION or _fingerprint(list(data["folders"])) != data["folders"]:
             return None
-        return [LatentRecord(**r) for r in data["records"]], int(data["skipped"])
+        latents = [IndexedLatent(Record.from_dict(r["record"]), r["seconds_total"]) for r in data["latents"]]
+        return latents, int(data["skipped"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _write_cache(cache_file: Path, records: list[LatentRecord], skipped: int, folders: list[str]) -> None:
+def _write_cache(cache_file: Path, latents: list[IndexedLatent], skipped: int, folders: list[str]) -> None:
     stamps = _fingerprint(folders)
     if stamps is None:
         return
-    data = {"version": INDEX_VERSION, "folders": stamps, "skipped": skipped, "records": [asdict(r) for r in records]}
+    entries = [{"record": x.record.to_dict(), "seconds_total": x.seconds_total} for x in latents]
+    data = {"version": INDEX_VERSION, "folders": stamps, "skipped": skipped, "latents": entries}
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(tmp, cache_file)
+        atomic_write(cache_file, json.dumps(data))
     except OSError as err:
         log.warning("Could not write the latent index cache %s: %s", cache_file, err)
 
 
-def _scan(root: Path, extension: str) -> tuple[list[LatentRecord], int, list[str]]:
-    """Returns (records, skipped, folders whose modification time guards the cache)."""
+def _listed(root: Path, suffix: str) -> tuple[list[Record], list[Path], int]:
+    """Records and shards named by ``filelist.txt`` (no folder is listed), and the lines skipped."""
+    records, shards, skipped = [], [], 0
+    for line in (root / FILELIST).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        path = Path(line) if os.path.isabs(line) else root / line
+        if path.suffix == SHARD_SUFFIX:
+            shards.append(path)
+            continue
+        record = latent_file_record(path)
+        if record.is_latent(suffix):
+            records.append(record)
+        else:
+            skipped += 1
+            log.warning("Skipping %s of %s: not a %s latent with a sibling %s", line, root / FILELIST, suffix, META)
+    return records, shards, skipped
+
+
+def _seconds(meta: LatentMeta) -> float | None:
+    return None if meta.seconds_total is None else float(meta.seconds_total)
+
+
+def _scan(root: Path, extension: str) -> tuple[list[IndexedLatent], int, list[str]]:
+    """Returns (latents, skipped, folders whose modification time guards the cache)."""
     suffix = f".{extension}"
-    filelist = root / "filelist.txt"
     folders = [str(root)]
-    latents: list[Path] = []
+    records: list[Record] = []
     shards: list[Path] = []
-    if filelist.is_file():
-        folders.append(str(filelist))  # a file's own time guards the list
-        for line in filelist.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                path = Path(line) if os.path.isabs(line) else root / line
-                (shards if path.suffix == ".tar" else latents).append(path)
+    skipped = 0
+    if (root / FILELIST).is_file():
+        folders.append(str(root / FILELIST))  # a file's own time guards the list
+        records, shards, skipped = _listed(root, suffix)
     else:
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
             dirnames.sort()
             folders.extend(str(Path(dirpath) / d) for d in dirnames)
-            names = set(filenames)
-            for name in filenames:
-                if name.endswith(suffix) and name[: -len(suffix)] + ".json" in names:
-                    latents.append(Path(dirpath) / name)
-                elif name.endswith(".tar"):
-                    shards.append(Path(dirpath) / name)
-    records: list[LatentRecord] = []
-    skipped = 0
-    for path in sorted(latents):
-        meta = path.with_name(path.name[: -len(suffix)] + ".json")
+            listing = group_names(Path(dirpath), filenames)
+            records.extend(listing.records)
+            shards.extend(listing.shards)
+    latents: list[IndexedLatent] = []
+    for record in sorted(records, key=lambda r: r.parts[suffix].path if suffix in r.parts else ""):
+        if not record.is_latent(suffix):
+            continue
         try:
-            with open(meta, encoding="utf-8") as f:
-                info = json.load(f)
-            records.append(LatentRecord(str(path), str(meta), _seconds_total(info)))
-        except (OSError, ValueError) as err:
+            latents.append(IndexedLatent(record, _seconds(record.load_meta())))
+        except ReadError as err:
             skipped += 1
-            log.warning("Skipping latent %s: its metadata %s cannot be read (%s)", path, meta, err)
+            log.warning("Skipping latent %s: its metadata cannot be read (%s)", record.location(suffix), err)
     for shard in sorted(shards):
-        found, bad = _index_shard(shard, suffix)
-        records.extend(found)
-        skipped += bad
-    return records, skipped, folders
-
-
-def _seconds_total(info: object) -> float | None:
-    value = info.get("seconds_total") if isinstance(info, dict) else None
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _index_shard(shard: Path, suffix: str) -> tuple[list[LatentRecord], int]:
-    """Records of the ``<id><suffix>`` + ``<id>.json`` member pairs of one tar shard."""
-    members: dict[str, tarfile.TarInfo] = {}
-    try:
-        with tarfile.open(shard, "r:") as tar:
-            for member in tar:
-                if member.isfile():
-                    members[member.name] = member
-            records, skipped = [], 0
-            for name in sorted(members):
-                if not name.endswith(suffix):
-                    continue
-                meta = members.get(name[: -len(suffix)] + ".json")
-                if meta is None:
-                    continue
-                latent = members[name]
-                try:
-                    info = json.loads(tar.extractfile(meta).read())  # type: ignore[union-attr]
-                except (OSError, ValueError) as err:
-                    skipped += 1
-                    log.warning("Skipping %s in shard %s: bad metadata (%s)", name, shard, err)
-                    continue
-                std = members.get(name[: -len(suffix)] + ".std.npz")
-                records.append(LatentRecord(str(shard), f"{shard}::{meta.name}", _seconds_total(info),
-                                            latent.offset_data, latent.size, meta.offset_data, meta.size,
-                                            std.offset_data if std else None, std.size if std else None))
-    except (OSError, tarfile.TarError) as err:
-        log.warning("Skipping shard %s: it cannot be read (%s)", shard, err)
-        return [], 1
-    return records, skipped
+        try:
+            found = read_shard(shard)
+        except ReadError as err:
+            log.warning("Skipping shard %s: it cannot be read (%s)", shard, err)
+            skipped += 1
+            continue
+        for record in sorted(found, key=lambda r: r.key):
+            if not record.is_latent(suffix):
+                continue
+            try:
+                latents.append(IndexedLatent(record, _seconds(record.load_meta())))
+            except ReadError as err:
+                skipped += 1
+                log.warning("Skipping %s: bad metadata (%s)", record.location(suffix), err)
+    return latents, skipped, folders

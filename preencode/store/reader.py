@@ -1,15 +1,16 @@
-"""Listing and reading the latents of an output tree: loose files in rank folders, and ``.tar`` shards.
+"""Reading stored latents: records in folders and tar shards, located by path and byte offset.
 
-Layout::
+A *record* groups the files sharing one key (:func:`preencode.store.names.split_name`), loose in a folder
+or members of a ``.tar`` shard. Every part of a record is a :class:`Part`: a file, or a byte range of a
+shard, so a shard member is read with one seek and records can be cached (the training index) and read
+later without listing anything again. Listing is cheap (names and tar headers only); arrays are read on
+demand. Names starting with a dot or ending in ``.tmp`` are temporaries: never part of a record.
 
-    <root>/details.json, failures.jsonl, rejected.jsonl
-    <root>/<rank>/<id>.npy        latent [latent_dim, N] (tokens [n_q, N] when discrete)
-    <root>/<rank>/<id>.json       metadata (padding_mask [N], ...)
-    <root>/<rank>/<id>.std.npz    optional posterior std (key "std", same shape as the latent)
-    <root>/<rank>/<shard>.tar     optional WebDataset shards holding the same members
+The same rule decides what every reader accepts (``inspect``, ``verify``, ``decode``, the training
+dataset and resume): a latent is a record holding ``<key>.npy`` and ``<key>.json``; ``<key>.std.npz``
+is its optional posterior std; any other file is not part of the format.
 
-A *record* groups the files sharing one key (the name up to its first dot, as WebDataset does).
-Listing is cheap (names only); arrays are read on demand, one record at a time.
+Trees: :func:`open_tree` lists an output folder (its details file, rank folders, shards) for the tools.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,37 +29,43 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from .latent_info import Details, read_details
+from .details import Details, read_details
+from .meta import LatentMeta
+from .names import (
+    LATENT,
+    META,
+    SHARD_SUFFIX,
+    STD,
+    is_rank_dir,
+    is_temporary,
+    split_name,
+)
 
 log = logging.getLogger(__name__)
 
-LATENT = ".npy"
-META = ".json"
-STD = ".std.npz"
-SHARD = ".tar"
-KNOWN_SUFFIXES = (LATENT, META, STD)
-ID_DIGITS = 13
-
 
 class ReadError(Exception):
-    """A file (or shard member) of the tree that cannot be read as what it should be."""
+    """A file (or shard member) that cannot be read as what it should be."""
 
 
-def is_temporary(name: str) -> bool:
-    """Names the writer uses while a file is incomplete: a leading dot or a ``.tmp`` ending."""
-    return name.startswith(".") or name.endswith(".tmp")
+@dataclass(frozen=True)
+class Part:
+    """Where one file of a record lies: a whole file, or ``size`` bytes at ``offset`` in a shard."""
 
+    path: str
+    offset: int | None = None
+    size: int | None = None
 
-def split_name(name: str) -> tuple[str, str]:
-    """``"0000000000001.std.npz"`` -> ``("0000000000001", ".std.npz")`` (key up to the first dot)."""
-    directory, _, base = name.rpartition("/")
-    stem, dot, rest = base.partition(".")
-    key = f"{directory}/{stem}" if directory else stem
-    return key, dot + rest
-
-
-def is_id(key: str) -> bool:
-    return len(key) == ID_DIGITS and key.isdigit()
+    def read(self) -> bytes:
+        """The bytes. Raises OSError, or ReadError when a shard ends before the member does."""
+        with open(self.path, "rb") as f:
+            if self.offset is None:
+                return f.read()
+            f.seek(self.offset)
+            data = f.read(self.size)
+        if self.size is not None and len(data) != self.size:
+            raise ReadError(f"{self.path}: truncated ({len(data)} of {self.size} bytes at offset {self.offset})")
+        return data
 
 
 @dataclass
@@ -65,56 +73,57 @@ class Record:
     """The files of one latent, loose or inside a shard.
 
     Attributes:
-        rank: the rank folder's name.
         key: the shared name (the 13-digit id in a well-formed tree).
         where: a display location without suffix (``out/0/0000000000001`` or ``out/0/a.tar:0000000000001``).
-        parts: suffix -> a loose path, or a tar member inside ``shard``.
-        shard: the open shard holding the members, ``None`` for loose files.
+        parts: suffix -> where that file's bytes are.
+        rank: the rank folder's name in an output tree (empty elsewhere).
     """
 
-    rank: str
     key: str
     where: str
-    parts: dict[str, Path | tarfile.TarInfo] = field(default_factory=dict)
-    shard: tarfile.TarFile | None = None
+    parts: dict[str, Part] = field(default_factory=dict)
+    rank: str = ""
 
     @property
     def id(self) -> str:
         return self.key.rpartition("/")[2]
+
+    @property
+    def in_shard(self) -> bool:
+        return any(part.offset is not None for part in self.parts.values())
+
+    def is_latent(self, suffix: str = LATENT) -> bool:
+        """Whether the record is a latent: it holds ``<key><suffix>`` and ``<key>.json``."""
+        return suffix in self.parts and META in self.parts
 
     def location(self, suffix: str) -> str:
         return self.where + suffix
 
     def read_bytes(self, suffix: str) -> bytes:
         """The raw bytes of one part. Raises ReadError."""
-        part = self.parts[suffix]
         try:
-            if isinstance(part, Path):
-                return part.read_bytes()
-            assert self.shard is not None  # members always come with their shard
-            handle = self.shard.extractfile(part)
-            if handle is None:
-                raise ReadError(f"{self.location(suffix)}: not a regular file in the shard")
-            return handle.read()
-        except (OSError, tarfile.TarError, EOFError) as err:
+            return self.parts[suffix].read()
+        except ReadError as err:
+            raise ReadError(f"{self.location(suffix)}: cannot be read ({err})") from err
+        except OSError as err:
             raise ReadError(f"{self.location(suffix)}: cannot be read ({err})") from err
 
-    def load_latent(self) -> np.ndarray:
+    def load_latent(self, suffix: str = LATENT) -> np.ndarray:
         """The stored array, ``[channels, N]`` in a well-formed tree. Raises ReadError."""
         try:
-            return np.load(io.BytesIO(self.read_bytes(LATENT)), allow_pickle=False)
+            return np.load(io.BytesIO(self.read_bytes(suffix)), allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
-            raise ReadError(f"{self.location(LATENT)}: not a readable .npy, truncated or corrupt ({err})") from err
+            raise ReadError(f"{self.location(suffix)}: not a readable .npy, truncated or corrupt ({err})") from err
 
-    def load_meta(self) -> dict[str, Any]:
-        """The metadata object. Raises ReadError."""
+    def load_meta(self) -> LatentMeta:
+        """The metadata. Raises ReadError."""
         try:
             meta = json.loads(self.read_bytes(META))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ReadError(f"{self.location(META)}: not valid JSON ({err})") from err
         if not isinstance(meta, dict):
             raise ReadError(f"{self.location(META)}: expected a JSON object")
-        return meta
+        return LatentMeta.from_dict(meta)
 
     def load_std(self) -> np.ndarray:
         """The posterior std sidecar ``[latent_dim, N]``. Raises ReadError."""
@@ -126,30 +135,119 @@ class Record:
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
             raise ReadError(f"{self.location(STD)}: not a readable .npz, truncated or corrupt ({err})") from err
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (for caches): :meth:`from_dict` restores it."""
+        parts = {suffix: [p.path, p.offset, p.size] for suffix, p in self.parts.items()}
+        return {"key": self.key, "where": self.where, "rank": self.rank, "parts": parts}
 
-def padding_mask(meta: dict[str, Any], frames: int) -> np.ndarray | None:
-    """The metadata's ``padding_mask`` as booleans ``[frames]``; ``None`` when absent or malformed."""
-    mask = meta.get("padding_mask")
-    if not isinstance(mask, list) or len(mask) != frames:
-        return None
-    values = np.asarray(mask)
-    if values.ndim != 1 or values.dtype.kind not in "iuf" or not np.isin(values, (0, 1)).all():
-        return None
-    return values.astype(bool)
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        parts = {suffix: Part(str(path), offset, size) for suffix, (path, offset, size) in data["parts"].items()}
+        return cls(key=str(data["key"]), where=str(data["where"]), parts=parts, rank=str(data.get("rank", "")))
+
+
+def latent_file_record(path: str | Path) -> Record:
+    """The record of one loose latent file, from its name alone (its siblings are looked up, not listed)."""
+    path = Path(path)
+    key, suffix = split_name(path.name)
+    record = Record(key=key, where=str(path.parent / key), parts={suffix: Part(str(path))})
+    for other in (META, STD):
+        sibling = path.parent / (key + other)
+        if other != suffix and sibling.is_file():
+            record.parts[other] = Part(str(sibling))
+    return record
+
+
+@dataclass
+class Listing:
+    """What one folder holds, by name.
+
+    Attributes:
+        records: loose records, sorted by key.
+        shards: ``.tar`` files.
+        temporaries: files or folders named like temporaries.
+        folders: other sub-folders.
+    """
+
+    records: list[Record] = field(default_factory=list)
+    shards: list[Path] = field(default_factory=list)
+    temporaries: list[Path] = field(default_factory=list)
+    folders: list[Path] = field(default_factory=list)
+
+
+def group_names(folder: Path, names: Iterable[str], rank: str = "", subfolders: Iterable[str] = ()) -> Listing:
+    """Group a folder's file ``names`` into records (``subfolders`` are sorted out the same way)."""
+    listing = Listing()
+    records: dict[str, Record] = {}
+    for name in sorted(names):
+        if is_temporary(name):
+            listing.temporaries.append(folder / name)
+        elif name.endswith(SHARD_SUFFIX):
+            listing.shards.append(folder / name)
+        else:
+            key, suffix = split_name(name)
+            record = records.setdefault(key, Record(key=key, where=str(folder / key), rank=rank))
+            record.parts[suffix] = Part(str(folder / name))
+    for name in sorted(subfolders):
+        (listing.temporaries if is_temporary(name) else listing.folders).append(folder / name)
+    listing.records = list(records.values())
+    return listing
+
+
+def list_folder(folder: Path, rank: str = "") -> Listing:
+    """:func:`group_names` over the entries of ``folder``."""
+    files: list[str] = []
+    folders: list[str] = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            (folders if entry.is_dir() else files).append(entry.name)
+    return group_names(folder, files, rank, folders)
+
+
+def read_shard(path: Path, rank: str = "") -> list[Record]:
+    """The records of one ``.tar`` shard, from its member headers (no member data is read).
+
+    Raises:
+        ReadError: the shard cannot be opened or its member list cannot be read (e.g. truncated).
+    """
+    records: dict[str, Record] = {}
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                key, suffix = split_name(member.name)
+                record = records.setdefault(key, Record(key=key, where=f"{path}:{key}", rank=rank))
+                record.parts[suffix] = Part(str(path), member.offset_data, member.size)
+    except (OSError, tarfile.TarError, EOFError) as err:
+        raise ReadError(f"{path}: not a readable tar shard, truncated or corrupt ({err})") from err
+    return list(records.values())
+
+
+def iter_shards(shards: Iterable[tuple[str, Path]], on_error: Callable[[ReadError], None]) -> Iterator[Record]:
+    """The records of each ``(rank, shard)`` in turn; an unreadable shard goes to ``on_error`` and is skipped."""
+    for rank, path in shards:
+        try:
+            records = read_shard(path, rank)
+        except ReadError as err:
+            log.debug("unreadable shard %s: %s", path, err)
+            on_error(err)
+            continue
+        yield from records
 
 
 @dataclass
 class Tree:
-    """The listing of an output tree (names only, nothing read yet but ``details.json``).
+    """The listing of an output tree (names only, nothing read yet but its details file).
 
     Attributes:
         root: the output folder.
-        details: its ``details.json``.
+        details: its details file.
         ranks: rank folder names (all-digit sub-folders), sorted numerically.
         loose: loose records in listing order (rank, then key).
-        shards: ``.tar`` files per rank.
+        shards: ``(rank, path)`` of the ``.tar`` files.
         temporaries: leftover files or folders named like temporaries, anywhere in the tree.
-        unexpected: other files or folders in rank folders that are no part of the format.
+        unexpected: other folders in rank folders, which are no part of the format.
     """
 
     root: Path
@@ -162,71 +260,32 @@ class Tree:
 
 
 def open_tree(root: str | Path, model_config: str | Path | None = None) -> Tree:
-    """List an output tree.
+    """List an output tree and read its details file.
 
     Raises:
-        UserError: ``root`` is missing or not a folder.
+        UserError: ``root`` is missing or not a folder, or its details file has a format version this
+            version does not read.
     """
     root = Path(root)
     if not root.exists():
         raise UserError(f"Output folder not found: {root}.", "Pass the --output-path the encoder wrote to.")
     if not root.is_dir():
         raise UserError(f"{root} is a file, expected the output folder of an encode run.",
-                        "Pass the folder that holds details.json and the rank folders.")
+                        "Pass the folder that holds the details file and the rank folders.")
     tree = Tree(root=root, details=read_details(root, model_config))
     for entry in sorted(root.iterdir()):
         if is_temporary(entry.name):
             tree.temporaries.append(entry)
-        elif entry.is_dir() and entry.name.isdigit():
+        elif entry.is_dir() and is_rank_dir(entry.name):
             tree.ranks.append(entry.name)
     tree.ranks.sort(key=int)
     for rank in tree.ranks:
-        _list_rank(tree, rank)
+        listing = list_folder(root / rank, rank)
+        tree.loose.extend(listing.records)
+        tree.shards.extend((rank, path) for path in listing.shards)
+        tree.temporaries.extend(listing.temporaries)
+        tree.unexpected.extend(listing.folders)
     return tree
-
-
-def _list_rank(tree: Tree, rank: str) -> None:
-    records: dict[str, Record] = {}
-    for entry in sorted((tree.root / rank).iterdir()):
-        if is_temporary(entry.name):
-            tree.temporaries.append(entry)
-        elif entry.is_dir():
-            tree.unexpected.append(entry)
-        elif entry.name.endswith(SHARD):
-            tree.shards.append((rank, entry))
-        else:
-            key, suffix = split_name(entry.name)
-            record = records.setdefault(key, Record(rank=rank, key=key, where=str(tree.root / rank / key)))
-            record.parts[suffix] = entry
-    tree.loose.extend(records.values())
-
-
-def _open_shard(path: Path) -> tarfile.TarFile:
-    try:
-        return tarfile.open(path, mode="r:")
-    except (OSError, tarfile.TarError, EOFError) as err:
-        raise ReadError(f"{path}: not a readable tar shard ({err})") from err
-
-
-def iter_shard(rank: str, path: Path) -> Iterator[Record]:
-    """The records of one ``.tar`` shard, read member by member (the shard stays open while iterating).
-
-    Raises:
-        ReadError: the shard cannot be opened or its member list cannot be read (e.g. truncated).
-    """
-    with _open_shard(path) as shard:
-        try:
-            members = shard.getmembers()
-        except (OSError, tarfile.TarError, EOFError) as err:
-            raise ReadError(f"{path}: tar shard is truncated or corrupt ({err})") from err
-        records: dict[str, Record] = {}
-        for member in members:
-            if not member.isfile():
-                continue
-            key, suffix = split_name(member.name)
-            record = records.setdefault(key, Record(rank=rank, key=key, where=f"{path}:{key}", shard=shard))
-            record.parts[suffix] = member
-        yield from records.values()
 
 
 def iter_records(tree: Tree, on_shard_error: Callable[[ReadError], None]) -> Iterator[Record]:
@@ -237,9 +296,4 @@ def iter_records(tree: Tree, on_shard_error: Callable[[ReadError], None]) -> Ite
         on_shard_error: called with the error of a shard that cannot be read; iteration goes on.
     """
     yield from tree.loose
-    for rank, path in tree.shards:
-        try:
-            yield from iter_shard(rank, path)
-        except ReadError as err:
-            log.debug("unreadable shard %s: %s", path, err)
-            on_shard_error(err)
+    yield from iter_shards(tree.shards, on_shard_error)

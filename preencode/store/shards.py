@@ -5,28 +5,27 @@
 layout stable-audio-tools' WebDataset loader reads with ``pre_encoded: true`` (``np.load`` of the
 ``npy`` member, the parsed ``json``).
 
-A shard is written as ``.shard-<first id>.tar.tmp`` and renamed when it is closed (after ``--shard-size``
-samples, ``--shard-bytes`` bytes, or at the end of the run): only complete shards carry a ``.tar``
-name, so a loader never finds a truncated one. Resume reads the member names of the committed shards
-(:func:`shard_ids`); a killed run's temporary shard is removed and its samples are encoded again into
-new shards. Shards are named after their first id, which is unique because each id is committed once.
+A shard is written under a temporary name (:func:`preencode.store.names.temp_name`) and renamed when it is
+closed (after ``--shard-size`` samples, ``--shard-bytes`` bytes, or at the end of the run): only complete
+shards carry a ``.tar`` name, so a loader never finds a truncated one. Resume reads the member names of
+the committed shards (:func:`preencode.store.layout.shard_ids`); a killed run's temporary shard is removed
+and its samples are encoded again into new shards. Shards are named after their first id, which is unique
+because each id is committed once.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
-import os
 import tarfile
 from pathlib import Path
 
-import numpy as np
-
-from .layout import SHARD_PREFIX, SHARD_SUFFIX, format_id
-from .writer import EncodedSample, json_safe, npy_bytes
+from .atomic import AtomicFile
+from .names import shard_name
+from .sample import EncodedSample, sample_files
 
 log = logging.getLogger(__name__)
+
 
 def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> int:
     info = tarfile.TarInfo(name)
@@ -49,44 +48,30 @@ class ShardWriter:
         self.rank_dir = rank_dir
         self.shard_size, self.shard_bytes = shard_size, shard_bytes
         rank_dir.mkdir(parents=True, exist_ok=True)
+        self.file: AtomicFile | None = None
         self.tar: tarfile.TarFile | None = None
-        self.tmp: Path | None = None
-        self.final: Path | None = None
         self.count = self.bytes = 0
-
-    def _open(self, first_index: int) -> tarfile.TarFile:
-        name = f"{SHARD_PREFIX}{format_id(first_index)}{SHARD_SUFFIX}"
-        self.final = self.rank_dir / name
-        self.tmp = self.rank_dir / f".{name}.tmp"
-        self.count = self.bytes = 0
-        return tarfile.open(self.tmp, mode="w", format=tarfile.PAX_FORMAT)
 
     def write(self, sample: EncodedSample) -> None:
         if self.tar is None:
-            self.tar = self._open(sample.index)
-        stem = format_id(sample.index)
-        meta = json.dumps(json_safe(sample.metadata), ensure_ascii=False).encode("utf-8")
-        self.bytes += _add(self.tar, f"{stem}.npy", npy_bytes(sample.latent))
-        self.bytes += _add(self.tar, f"{stem}.json", meta)
-        if sample.std is not None:
-            buf = io.BytesIO()
-            np.savez(buf, std=sample.std)
-            self.bytes += _add(self.tar, f"{stem}.std.npz", buf.getvalue())
+            self.file = AtomicFile(self.rank_dir / shard_name(sample.index))
+            # open across write() calls until commit() closes it
+            self.tar = tarfile.open(fileobj=self.file.file, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+            self.count = self.bytes = 0
+        for name, payload in sample_files(sample):
+            self.bytes += _add(self.tar, name, payload)
         self.count += 1
         if self.count >= self.shard_size or (self.shard_bytes is not None and self.bytes >= self.shard_bytes):
             self.commit()
 
     def commit(self) -> None:
         """Close the open shard and rename it into place (nothing to do when none is open)."""
-        if self.tar is None:
+        if self.tar is None or self.file is None:
             return
-        self.tar.close()
-        self.tar = None
-        assert self.tmp is not None and self.final is not None
-        with open(self.tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(self.tmp, self.final)
-        log.debug("Committed %s (%d samples)", self.final, self.count)
+        self.tar.close()  # writes the end-of-archive blocks; the file itself stays open
+        self.file.commit()
+        log.debug("Committed %s (%d samples)", self.file.path, self.count)
+        self.tar = self.file = None
 
     def close(self) -> None:
         self.commit()

@@ -1,71 +1,32 @@
-"""Writing latents atomically, in a background thread with a bounded queue.
+"""Writing encoded samples: the writer protocol, loose ``.npy`` files, and the choice of writer.
 
-Each file is written to a temporary name and renamed, the ``.npy`` last: it marks the sample as
-complete, so a killed run never leaves a truncated or orphaned latent that a loader would pick up.
+A writer receives samples one at a time (``write``) and makes each durable under its final name
+before reporting it done; ``close`` commits whatever is still open. Loaders only ever see complete
+samples: a loose sample's ``.npy`` is renamed into place after its other files (it is the commit
+marker: loaders look for ``.npy`` files), a shard after its last sample.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import logging
-import math
-import os
-import queue
-import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-import numpy as np
+from .atomic import AtomicFile, commit_in_order
+from .names import LATENT
+from .sample import EncodedSample, sample_files
+from .shards import ShardWriter
 
-from .layout import format_id
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class EncodedSample:
-    """One encoded input: ``latent`` ``[latent_dim, N]`` (or tokens ``[n_q, N]``) and its metadata."""
-
-    index: int
-    latent: np.ndarray
-    metadata: dict[str, Any]
-    std: np.ndarray | None = None
+OUTPUT_FORMATS = ("npy", "wds")
 
 
-def json_safe(value: Any) -> Any:
-    """Convert numpy/torch values to plain JSON types (NaN/Inf become None)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "detach"):  # torch tensor
-        value = value.detach().cpu().numpy()
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
+class SampleWriter(Protocol):
+    """Stores encoded samples in one rank folder."""
 
+    def write(self, sample: EncodedSample) -> None:
+        """Store ``sample``; once this returns for a loose file (or the shard is closed) it is complete."""
 
-def _write_tmp(path: Path, payload: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(payload)
-    return tmp
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array))
-    return buf.getvalue()
+    def close(self) -> None:
+        """Commit what is still open (a partly filled shard)."""
 
 
 class NpyWriter:
@@ -82,59 +43,31 @@ class NpyWriter:
         rank_dir.mkdir(parents=True, exist_ok=True)
 
     def write(self, sample: EncodedSample) -> None:
-        stem = format_id(sample.index)
-        final = [self.rank_dir / f"{stem}.json"]
-        meta = json.dumps(json_safe(sample.metadata), ensure_ascii=False).encode("utf-8")
-        temps = [_write_tmp(final[0], meta)]
-        if sample.std is not None:
-            buf = io.BytesIO()
-            np.savez(buf, std=sample.std)
-            final.append(self.rank_dir / f"{stem}.std.npz")
-            temps.append(_write_tmp(final[-1], buf.getvalue()))
-        final.append(self.rank_dir / f"{stem}.npy")
-        temps.append(_write_tmp(final[-1], npy_bytes(sample.latent)))
-        for tmp, path in zip(temps, final):
-            os.replace(tmp, path)
+        files = sorted(sample_files(sample), key=lambda named: named[0].endswith(LATENT))  # the .npy last
+        staged: list[AtomicFile] = []
+        try:
+            for name, payload in files:
+                staged.append(AtomicFile(self.rank_dir / name))
+                staged[-1].write(payload)
+        except BaseException:
+            for f in staged:
+                f.discard()
+            raise
+        commit_in_order(staged)
 
     def close(self) -> None:
         pass
 
 
-class BackgroundWriter:
-    """Runs a writer's ``write`` in a thread; ``put`` blocks when ``max_pending`` samples are queued.
+def open_writer(output_format: str, rank_dir: Path, *, shard_size: int = 1000,
+                shard_bytes: int | None = None) -> SampleWriter:
+    """The writer of ``--output-format`` (``npy`` or ``wds``) for one rank folder.
 
-    An error in the thread is re-raised by the next ``put`` or by ``close``.
+    Raises:
+        ValueError: an unknown format.
     """
-
-    def __init__(self, writer: Any, max_pending: int = 64) -> None:
-        self.writer = writer
-        self.queue: queue.Queue = queue.Queue(maxsize=max_pending)
-        self.error: BaseException | None = None
-        self.written = 0
-        self.thread = threading.Thread(target=self._run, name="preencode-writer", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self.queue.get()
-            if item is None:
-                return
-            if self.error is not None:
-                continue
-            try:
-                self.writer.write(item)
-                self.written += 1
-            except OSError as err:  # disk full, permissions: stop and report
-                self.error = err
-
-    def put(self, sample: EncodedSample) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put(sample)
-
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        self.writer.close()
-        if self.error is not None:
-            raise self.error
+    if output_format == "npy":
+        return NpyWriter(rank_dir)
+    if output_format == "wds":
+        return ShardWriter(rank_dir, shard_size, shard_bytes)
+    raise ValueError(f"unknown output format {output_format!r}; valid: {', '.join(OUTPUT_FORMATS)}")

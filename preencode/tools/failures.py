@@ -7,14 +7,13 @@ placeholders, so that one cause shows as one line with a count and an example.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FAILURES_NAME = "failures.jsonl"
-REJECTED_NAME = "rejected.jsonl"
+from ..store.logs import read_jsonl
+from ..store.names import FAILURES, REJECTED
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.~-]*[/\\])+[\w.~-]+")
@@ -62,33 +61,12 @@ class FailureLog:
     bad_lines: list[str] = field(default_factory=list)
 
 
-def _objects(path: Path, bad_lines: list[str]) -> list[dict[str, Any]]:
-    """The JSON objects of a JSON-lines file (a missing file has none); malformed lines are noted."""
-    if not path.is_file():
-        return []
-    out: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as err:
-                bad_lines.append(f"{path}:{number}: not valid JSON ({err.msg})")
-                item = {}
-            if not isinstance(item, dict):
-                bad_lines.append(f"{path}:{number}: expected a JSON object")
-                item = {}
-            out.append(item)
-    return out
-
-
 def read_failure_log(root: str | Path) -> FailureLog:
     """Read and group the failure and rejection logs of an output tree."""
     root = Path(root)
     log = FailureLog()
     groups: dict[tuple[str, str], FailureGroup] = {}
-    for item in _objects(root / FAILURES_NAME, log.bad_lines):
+    for item in read_jsonl(root / FAILURES, log.bad_lines):
         log.failures += 1
         path = item.get("path") if isinstance(item.get("path"), str) else None
         stage = str(item.get("stage", "unknown"))
@@ -97,5 +75,5 @@ def read_failure_log(root: str | Path) -> FailureLog:
         group = groups.setdefault(key, FailureGroup(stage=stage, reason=reason, example=path or ""))
         group.count += 1
     log.groups = sorted(groups.values(), key=lambda g: -g.count)
-    log.rejected = len(_objects(root / REJECTED_NAME, log.bad_lines))
+    log.rejected = len(read_jsonl(root / REJECTED, log.bad_lines))
     return log

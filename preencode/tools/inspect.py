@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from ..store.names import DETAILS
 from .cli import run_tool
 from .summary import Summary, summarise
 
@@ -28,11 +29,11 @@ gives unit variance (the pretransform "scale" of a latent diffusion config)."""
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="preencode inspect", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("output", help="output folder of an encode run (holds details.json and rank folders)")
+    parser.add_argument("output", help=f"output folder of an encode run (holds {DETAILS} and rank folders)")
     parser.add_argument("--include-padding", action="store_true",
                         help="count padding frames (padding_mask 0) in the statistics too")
     parser.add_argument("--model-config", metavar="PATH",
-                        help="autoencoder config giving sample rate and downsampling ratio when details.json "
+                        help=f"autoencoder config giving sample rate and downsampling ratio when {DETAILS} "
                              "lacks them (reference output whose config path moved)")
     parser.add_argument("--plot", metavar="PNG", help="also draw per-channel mean/std and a value histogram")
     parser.add_argument("--json", action="store_true", help="print one machine-readable JSON object instead")

@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..store.latent_info import LatentInfo
+from ..store.meta import LatentMeta
+from ..store.names import DETAILS, LATENT, META
+from ..store.reader import ReadError, Record, Tree, iter_records, open_tree
 from .failures import FailureLog, read_failure_log
-from ..store.reader import LATENT, META, ReadError, Record, Tree, iter_records, open_tree, padding_mask
 from .stats import ChannelMoments, Reservoir
 
 log = logging.getLogger(__name__)
@@ -105,10 +107,10 @@ def _finite(value: Any) -> Any:
 def _tree_format(tree: Tree) -> str:
     details = tree.details
     if not details.exists:
-        return "no details.json"
+        return f"no {DETAILS}"
     if details.is_reference:
         return "reference (stable-audio-tools)"
-    return f"preencode format {details.data.get('format_version')}"
+    return f"preencode format {details.format_version}"
 
 
 class _Duration:
@@ -126,15 +128,16 @@ class _Duration:
         self.est_seconds = 0.0
         self.est_frames = 0
 
-    def add(self, meta: dict[str, Any], valid: int, padded: bool) -> None:
-        rate = self.latent.sample_rate or _positive(meta.get("sample_rate"))
+    def add(self, meta: LatentMeta, valid: int, padded: bool) -> None:
+        rate = self.latent.sample_rate or _positive(meta.sample_rate)
         if self.latent.downsampling_ratio and rate:
             self.exact += valid * self.latent.downsampling_ratio / rate
             self.exact_frames += valid
             return
         self.unknown_frames += valid
-        total, start = _positive(meta.get("seconds_total")), meta.get("seconds_start", 0)
-        if padded and total and isinstance(start, (int, float)) and valid:
+        total = _positive(meta.seconds_total)
+        start = meta.seconds_start if "seconds_start" in meta else 0
+        if padded and total and start is not None and valid:
             self.est_seconds += max(total - start, 0)
             self.est_frames += valid
 
@@ -160,7 +163,7 @@ def summarise(root: str | Path, include_padding: bool = False, model_config: str
     Args:
         root: the output tree.
         include_padding: count padding frames in the statistics too.
-        model_config: an autoencoder config to use where details.json says too little.
+        model_config: an autoencoder config to use where the details file says too little.
         sample_size: keep a uniform sample of this many counted values (0: none).
         seed: for the sample.
 
@@ -187,7 +190,7 @@ def _add(summary: Summary, duration: _Duration, record: Record) -> None:
         return
     try:
         latent = record.load_latent()
-        meta = record.load_meta() if META in record.parts else {}
+        meta = record.load_meta() if META in record.parts else LatentMeta()
     except ReadError as err:
         log.debug("%s", err)
         summary.notes["unreadable"] += 1
@@ -196,7 +199,7 @@ def _add(summary: Summary, duration: _Duration, record: Record) -> None:
         summary.notes["not 2-D"] += 1
         return
     channels, frames = latent.shape
-    mask = padding_mask(meta, frames)
+    mask = meta.mask(frames)
     if mask is None:
         summary.notes["no usable padding_mask (all frames counted)"] += 1
         mask = np.ones(frames, dtype=bool)

@@ -9,7 +9,6 @@ equals an unchunked decode (up to float rounding), while memory stays bounded by
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -18,9 +17,11 @@ import torch
 from torch import Tensor
 
 from ..errors import UserError
+from ..store.details import read_details
+from ..store.meta import LatentMeta
+from ..store.names import DETAILS, LATENT, META
+from ..store.reader import ReadError, Record, latent_file_record
 from .cli import run_tool
-from ..store.latent_info import DETAILS_NAME
-from ..store.reader import padding_mask
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,9 @@ def decode_chunked(model: torch.nn.Module, latent: Tensor, chunk_frames: int = D
     return torch.cat(pieces, dim=-1)
 
 
-def valid_range(meta: dict, frames: int) -> tuple[int, int]:
+def valid_range(meta: LatentMeta, frames: int) -> tuple[int, int]:
     """First and one-past-last valid frame per ``padding_mask`` (the whole latent when it has none)."""
-    mask = padding_mask(meta, frames)
+    mask = meta.mask(frames)
     if mask is None:
         log.warning("The latent's metadata has no usable padding_mask; keeping all %d frames.", frames)
         return 0, frames
@@ -70,15 +71,18 @@ def valid_range(meta: dict, frames: int) -> tuple[int, int]:
     return int(valid[0]), int(valid[-1]) + 1
 
 
-def load_latent_file(path: Path) -> np.ndarray:
-    """A stored latent ``[latent_dim, N]``. Raises UserError when it is missing or unusable."""
+def load_latent_file(path: Path) -> tuple[np.ndarray, Record]:
+    """A stored latent ``[latent_dim, N]`` and its record. Raises UserError when it is missing or unusable."""
     if not path.is_file():
-        raise UserError(f"Latent not found: {path}.", "Pass the path of a stored <id>.npy file.")
+        raise UserError(f"Latent not found: {path}.", f"Pass the path of a stored <id>{LATENT} file.")
+    record = latent_file_record(path)
+    if LATENT not in record.parts:
+        raise UserError(f"{path} is not named like a stored latent (<id>{LATENT}, the id being the name up to "
+                        "its first dot).", f"Pass the path of a stored <id>{LATENT} file.")
     try:
-        latent = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise UserError(f"{path} is not a readable .npy file ({err}).",
-                        "Run `preencode verify` on the output folder to find damaged files.") from err
+        latent = record.load_latent()
+    except ReadError as err:
+        raise UserError(f"{err}.", "Run `preencode verify` on the output folder to find damaged files.") from err
     if latent.ndim != 2:
         raise UserError(f"{path} has shape {list(latent.shape)}, expected a latent [latent_dim, frames].",
                         "Pass a latent written by `preencode encode`.")
@@ -87,34 +91,27 @@ def load_latent_file(path: Path) -> np.ndarray:
                         "Decode continuous latents only.")
     if not np.isfinite(latent).all():
         raise UserError(f"{path} contains NaN or infinite values.", "Re-encode this file.")
-    return latent
+    return latent, record
 
 
-def _sibling_json(path: Path) -> dict:
-    meta_path = path.with_suffix(".json")
-    if not meta_path.is_file():
-        return {}
+def _sibling_meta(record: Record) -> LatentMeta:
+    if META not in record.parts:
+        return LatentMeta()
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"{meta_path} is not valid JSON ({err}).", "Pass --keep-padding to ignore it.") from err
-    return meta if isinstance(meta, dict) else {}
+        return record.load_meta()
+    except ReadError as err:
+        raise UserError(f"{err}.", "Pass --keep-padding to ignore it.") from err
 
 
 def _model_config(args: argparse.Namespace, latent_path: Path) -> str | dict:
-    """``--model-config``, else the full config stored in the tree's details.json (``<out>/<rank>/<id>.npy``)."""
+    """``--model-config``, else the full config stored in the tree's details file (``<out>/<rank>/<id>.npy``)."""
     if args.model_config:
         return args.model_config
-    details_path = latent_path.resolve().parent.parent / DETAILS_NAME
-    if details_path.is_file():
-        try:
-            stored = json.loads(details_path.read_text(encoding="utf-8")).get("model_config")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            stored = None
-        if isinstance(stored, dict):
-            log.info("Using the model config stored in %s.", details_path)
-            return stored
-    raise UserError(f"No model config for {latent_path}: details.json beside it does not hold one.",
+    details = read_details(latent_path.resolve().parent.parent)
+    if details.model_config is not None:
+        log.info("Using the model config stored in %s.", details.path)
+        return details.model_config
+    raise UserError(f"No model config for {latent_path}: the {DETAILS} beside it does not hold one.",
                     "Pass --model-config with the autoencoder config used to encode.")
 
 
@@ -123,7 +120,7 @@ def decode_file(args: argparse.Namespace) -> Path:
     from .. import load_autoencoder
 
     latent_path, out = Path(args.latent), Path(args.output)
-    latent = load_latent_file(latent_path)
+    latent, record = load_latent_file(latent_path)
     if not out.parent.is_dir():
         raise UserError(f"Cannot write {out}: folder {out.parent} does not exist.", "Create it or pick another -o.")
     model = load_autoencoder(_model_config(args, latent_path), args.ckpt_path, device=args.device)
@@ -135,7 +132,7 @@ def decode_file(args: argparse.Namespace) -> Path:
                         f"{model.latent_dim}.", "Pass the --model-config and --ckpt-path used to encode it.")
     start, end = 0, latent.shape[1]
     if not args.keep_padding:
-        start, end = valid_range(_sibling_json(latent_path), latent.shape[1])
+        start, end = valid_range(_sibling_meta(record), latent.shape[1])
         if end == start:
             raise UserError(f"{latent_path} has no valid frames (its padding_mask is all 0).",
                             "Pass --keep-padding to decode it anyway.")
@@ -156,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      if __doc__ else None)
     parser.add_argument("latent", help="a stored latent <id>.npy (its sibling <id>.json gives the padding_mask)")
     parser.add_argument("--model-config", metavar="PATH", help="autoencoder config (default: the one stored in "
-                        "the output's details.json)")
+                        f"the output's {DETAILS})")
     parser.add_argument("--ckpt-path", metavar="PATH", required=True, help="unwrapped autoencoder checkpoint")
     parser.add_argument("-o", "--output", metavar="WAV", required=True, help="wav file to write (32-bit float)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: auto)")

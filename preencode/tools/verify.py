@@ -1,39 +1,29 @@
 """``preencode verify <output>``: check that every latent of an output tree is complete and consistent.
 
 Checked per latent (loose or inside a ``.tar`` shard): the ``.npy`` is readable, 2-D, finite, has the
-channels and dtype ``details.json`` announces; its ``.json`` is an object whose ``padding_mask`` is a
+channels and dtype the details file announces; its ``.json`` is an object whose ``padding_mask`` is a
 0/1 list of the latent's length and whose ``id`` (when present) equals the file name; the name is a
 13-digit id, unique across ranks and shards; no ``.npy`` lacks its ``.json`` or the reverse; an
 optional ``.std.npz`` holds a finite, non-negative ``std`` of the latent's shape. Over the tree: no
-leftover temporaries (names starting with "." or ending in ".tmp"), readable details.json and logs.
+leftover temporaries (names starting with "." or ending in ".tmp"), a readable details file and logs.
+The files are listed and read by :mod:`preencode.store.reader`, as the training loader reads them.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .cli import run_tool
 from ..store.latent_info import LatentInfo
+from ..store.logs import read_jsonl
+from ..store.names import DETAILS, FAILURES, LATENT, MANIFEST, META, REJECTED, SAMPLE_SUFFIXES, STD, is_id
+from ..store.reader import ReadError, Record, Tree, iter_records, open_tree
+from .cli import run_tool
 from .failures import read_failure_log
-from ..store.reader import (
-    KNOWN_SUFFIXES,
-    LATENT,
-    META,
-    STD,
-    ReadError,
-    Record,
-    Tree,
-    is_id,
-    iter_records,
-    open_tree,
-    padding_mask,
-)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +37,7 @@ class Verification:
         warnings: things worth knowing that do not make the tree unusable.
         latents: latents checked.
         shards: tar shards seen.
+        passed: the records (``Record.where``) of the latents that passed every check.
     """
 
     root: Path
@@ -54,6 +45,7 @@ class Verification:
     warnings: list[str] = field(default_factory=list)
     latents: int = 0
     shards: int = 0
+    passed: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -92,8 +84,8 @@ def _check_meta(record: Record, frames: int | None, problems: list[str]) -> None
         problems.append(f"{where}: \"id\" is {stored_id!r} but the file is named {record.id}")
     if "padding_mask" not in meta:
         problems.append(f"{where}: no padding_mask")
-    elif frames is not None and padding_mask(meta, frames) is None:
-        mask = meta["padding_mask"]
+    elif frames is not None and meta.mask(frames) is None:
+        mask = meta.get("padding_mask")
         length = len(mask) if isinstance(mask, list) else "not a list"
         problems.append(f"{where}: padding_mask must be {frames} values of 0 or 1 (the latent's frames), "
                         f"got length {length}")
@@ -114,7 +106,7 @@ def _check_std(record: Record, shape: tuple[int, ...] | None, problems: list[str
 
 def _check_like_first(where: str, latent: np.ndarray, info: LatentInfo, first: dict[str, str],
                       problems: list[str]) -> None:
-    """Without details.json's numbers, every latent must at least match the first one's channels and dtype."""
+    """Without the details file's numbers, every latent must at least match the first one's channels and dtype."""
     if latent.ndim != 2:
         return
     if not first:
@@ -133,13 +125,14 @@ def check_record(record: Record, info: LatentInfo, seen: dict[str, str], first: 
     Args:
         seen: id -> where it was first seen (updated), to find duplicates across ranks and shards.
         first: channels and dtype of the first latent read (filled on first use), for trees whose
-            details.json does not state them.
+            details file does not state them.
     """
     problems = result.problems
+    before = len(problems)
     parts = set(record.parts)
-    for suffix in sorted(parts - set(KNOWN_SUFFIXES)):
+    for suffix in sorted(parts - set(SAMPLE_SUFFIXES)):
         result.warnings.append(f"{record.location(suffix)}: unexpected file (not part of the output format)")
-    if not parts & set(KNOWN_SUFFIXES):
+    if not parts & set(SAMPLE_SUFFIXES):
         return
     if LATENT not in parts:
         present = ", ".join(sorted(parts & {META, STD}))
@@ -169,6 +162,8 @@ def check_record(record: Record, info: LatentInfo, seen: dict[str, str], first: 
         _check_meta(record, frames, problems)
     if STD in parts:
         _check_std(record, shape, problems)
+    if len(problems) == before:
+        result.passed.append(record.where)
 
 
 def verify_tree(root: str | Path, model_config: str | Path | None = None) -> Verification:
@@ -204,32 +199,24 @@ def verify_tree(root: str | Path, model_config: str | Path | None = None) -> Ver
 
 
 def _logged_indices(path: Path) -> set[int]:
-    if not path.exists():
-        return set()
-    found = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            index = json.loads(line).get("index")
-        except (json.JSONDecodeError, AttributeError):
-            continue  # reported by read_failure_log
-        if isinstance(index, int):
-            found.add(index)
-    return found
+    records = read_jsonl(path, [])  # malformed lines are reported by read_failure_log
+    return {r["index"] for r in records if isinstance(r.get("index"), int)}
 
 
 def _check_coverage(root: Path, seen: dict[str, str], result: Verification, shown: int = 5) -> None:
-    """Every input of ``manifest.jsonl`` must have a latent, a failure record or a rejection record."""
-    manifest = root / "manifest.jsonl"
+    """Every input of the manifest must have a latent, a failure record or a rejection record."""
+    manifest = root / MANIFEST
     if not manifest.exists():
         return
     inputs: dict[str, str] = {}
-    for line in manifest.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
+    problems: list[str] = []
+    for entry in read_jsonl(manifest, problems):
+        if "id" in entry:
             inputs[str(entry["id"])] = str(entry.get("path", "?"))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            result.problems.append(f"{manifest}: unreadable line {line[:80]!r}")
-    logged = _logged_indices(root / "failures.jsonl") | _logged_indices(root / "rejected.jsonl")
+        elif entry:
+            problems.append(f"{manifest}: a line without an id")
+    result.problems.extend(problems)
+    logged = _logged_indices(root / FAILURES) | _logged_indices(root / REJECTED)
     missing = [i for i in sorted(inputs) if i not in seen and int(i) not in logged]
     if missing:
         examples = ", ".join(f"{i} ({inputs[i]})" for i in missing[:shown])
@@ -261,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
                "2 for a usage error such as a missing folder.")
     parser.add_argument("output", help="output folder of an encode run")
     parser.add_argument("--model-config", metavar="PATH",
-                        help="autoencoder config to check shapes against when details.json lacks them")
+                        help=f"autoencoder config to check shapes against when {DETAILS} lacks them")
     return parser
 
 

@@ -16,6 +16,7 @@ from preencode.store import index as latent_index
 from preencode.data.config import parse_dataset_config
 from preencode.data.loaders import build_pre_encoded_dataset, collate_latents, make_loader
 from preencode.data.pre_encoded import LatentSource, PreEncodedDataset, latent_channels
+from preencode.errors import DatasetError
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +82,7 @@ def test_filelist_replaces_scan(tmp_path):
     write_latent(tmp_path, 0, 1, lat(4))
     (tmp_path / "filelist.txt").write_text("0/0000000000001.npy\n")
     d = ds(tmp_path)
-    assert [Path(r.latent).name for r in d.records] == ["0000000000001.npy"]
+    assert [Path(r.parts[".npy"].path).name for r in d.records] == ["0000000000001.npy"]
 
 
 def test_crop_top_level_and_per_dataset(tmp_path):
@@ -164,6 +165,16 @@ def test_custom_metadata_reject_and_replace(tmp_path):
     assert d[1] is None
     batch = collate_latents([d[0], d[1]])
     assert batch.data.shape == (1, 4, 4) and batch.skipped == 1
+
+
+def test_custom_metadata_module_that_fails_to_import_is_a_dataset_error(tmp_path):
+    write_latent(tmp_path, 0, 0, lat(4))
+    module = tmp_path / "broken.py"
+    module.write_text("import a_module_that_does_not_exist\n")
+    with pytest.raises(DatasetError, match="failed to import: ModuleNotFoundError"):
+        ds(tmp_path, custom_metadata_module=str(module))
+    with pytest.raises(DatasetError, match="not found"):
+        ds(tmp_path, custom_metadata_module=str(tmp_path / "missing.py"))
 
 
 def test_unreadable_file_is_skipped_not_replaced(tmp_path, caplog):

@@ -65,9 +65,9 @@ def test_shards_round_trip_through_webdataset_and_our_reader(model_files, clips,
         np.testing.assert_array_equal(sample["npy"], loose[key][0])
     tree = open_tree(out)
     seen = []
-    for record in iter_records(tree, on_shard_error=pytest.fail):  # members are read while the shard is open
+    for record in iter_records(tree, on_shard_error=pytest.fail):
         np.testing.assert_array_equal(record.load_latent(), loose[record.id][0])
-        assert record.load_meta() == loose[record.id][1]
+        assert record.load_meta().to_dict() == loose[record.id][1]
         assert record.load_std().shape == record.load_latent().shape
         seen.append(record.id)
     assert sorted(seen) == IDS and not tree.loose

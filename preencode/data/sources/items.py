@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ...store.names import format_id
+
 
 @dataclass(frozen=True)
 class Fingerprint:
@@ -60,7 +62,7 @@ class Item:
     @property
     def id(self) -> str:
         """The 13-digit output id."""
-        return f"{self.index:013d}"
+        return format_id(self.index)
 
     def input_fingerprint(self) -> dict[str, Any]:
         """Fingerprint for resume, with the member's name, offset and size for tar samples."""

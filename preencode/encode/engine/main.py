@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ...store.names import FAILURES
 from .options import parse_options
 
 log = logging.getLogger("preencode")
@@ -56,6 +57,6 @@ def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
     if opts.summary_json:
         Path(opts.summary_json).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if summary["failed"]:
-        print(f"{summary['failed']} input(s) failed; see {job.output / 'failures.jsonl'}", file=sys.stderr)
+        print(f"{summary['failed']} input(s) failed; see {job.output / FAILURES}", file=sys.stderr)
         return EXIT_FAILED_INPUTS
     return EXIT_OK

@@ -13,7 +13,8 @@ from torch.nn import functional as F
 from ...models.autoencoder import AudioAutoencoder
 from .posterior import bottleneck_outputs
 from ..full_length.stitch import Stitcher, predict_chunks
-from ...store.writer import EncodedSample
+from ...store.meta import LatentMeta, json_safe
+from ...store.sample import EncodedSample
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class EncodeModule(L.LightningModule):
             meta = dict(meta)
             mask = meta.pop("_padding_mask_samples")
             meta["padding_mask"] = resize_mask(mask, latents.shape[-1])
-            out["samples"].append(EncodedSample(index, np.ascontiguousarray(latents[row]), meta,
+            out["samples"].append(EncodedSample(index, np.ascontiguousarray(latents[row]),
+                                                LatentMeta.from_dict(json_safe(meta)),
                                                 None if std is None else np.ascontiguousarray(std[row])))
         return out
 

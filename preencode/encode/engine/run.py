@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -12,17 +11,19 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 
-from ...errors import DatasetError
+from ...errors import DatasetError, UserError
 from ...models.autoencoder import AudioAutoencoder
-from .sink import WriteCallback
-from ...store.details import write_json_atomic
-from ...store.layout import FAILURES, MANIFEST, REJECTED, clean_leftovers, done_indices, remove_output
+from ...store.details import write_details
+from ...store.layout import clean_leftovers, done_indices, remove_output
+from ...store.logs import manifest_line, read_jsonl, read_manifest, write_jsonl, write_manifest
+from ...store.names import FAILURES, MANIFEST, REJECTED
+from ...store.writer import SampleWriter, open_writer
+from ..fast.setup import prepare_model
 from ..full_length.stream import FullLengthDataModule
+from .job import Job, parse_devices
 from .loader import EncodeDataModule
 from .module import EncodeModule, EncodeSettings
-from ...store.shards import ShardWriter
-from ..fast.setup import prepare_model
-from .job import Job, parse_devices
+from .sink import WriteCallback
 
 log = logging.getLogger(__name__)
 if not logging.getLogger("preencode").isEnabledFor(logging.DEBUG):
@@ -41,18 +42,12 @@ def _gather(obj: Any) -> list[Any]:
 
 
 def manifest_lines(items: list[Any]) -> list[str]:
-    return [json.dumps({"id": it.id, "path": it.path, "fingerprint": it.input_fingerprint()}, sort_keys=True)
-            for it in items]
+    return [manifest_line(it.id, it.path, it.input_fingerprint()) for it in items]
 
 
 def check_manifest(output: Path, lines: list[str]) -> None:
-    from ...errors import UserError
-
-    path = output / MANIFEST
-    if not path.exists():
-        return
-    old = path.read_text(encoding="utf-8").splitlines()
-    if old != lines:
+    old = read_manifest(output)
+    if old is not None and old != lines:
         changed = sum(1 for a, b in zip(old, lines) if a != b) + abs(len(old) - len(lines))
         raise UserError(f"The inputs changed since {output} was started ({len(old)} inputs then, {len(lines)} now, "
                         f"{changed} differ); ids are positions in the sorted input list and would no longer match.",
@@ -80,11 +75,9 @@ class _Preparer:
             if self.job.options.overwrite:
                 remove_output(out)
             clean_leftovers(out)
-            write_json_atomic(out / "details.json", self.job.details)
+            write_details(out, self.job.details)
             if not (out / MANIFEST).exists():
-                tmp = out / f".{MANIFEST}.tmp"
-                tmp.write_text("\n".join(self.manifest) + "\n", encoding="utf-8")
-                tmp.replace(out / MANIFEST)
+                write_manifest(out, self.manifest)
         trainer.strategy.barrier("preencode-prepared")
         done = done_indices(out)
         datamodule.pending = [i for i in range(self.n_items) if i not in done]
@@ -92,8 +85,7 @@ class _Preparer:
         trainer.strategy.barrier("preencode-scanned")
 
 
-def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches: Any = None,
-        make_writer: Any = None) -> dict[str, Any]:
+def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches: Any = None) -> dict[str, Any]:
     """Encode ``plan`` with ``dataset`` and the loaded ``model``; returns the run summary (complete on global
     rank 0)."""
     opts = job.options
@@ -109,8 +101,10 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
     module_cls = FullLengthDataModule if opts.full_length else EncodeDataModule
     datamodule = module_cls(dataset, [], opts.batch_size, opts.num_workers, opts.shuffle, opts.seed,
                             make_batches=make_batches, on_setup=lambda t: preparer(t, datamodule))
-    if make_writer is None and opts.output_format == "wds":
-        make_writer = lambda rank_dir: ShardWriter(rank_dir, opts.shard_size, opts.shard_bytes)  # noqa: E731
+
+    def make_writer(rank_dir: Path) -> SampleWriter:
+        return open_writer(opts.output_format, rank_dir, shard_size=opts.shard_size, shard_bytes=opts.shard_bytes)
+
     writer = WriteCallback(job.output, job.model_config.sample_rate, opts.progress, make_writer)
     use_half = opts.model_half and torch.cuda.is_available() and opts.accelerator in ("auto", "gpu", "cuda")
     trainer = L.Trainer(
@@ -156,22 +150,14 @@ def _merge_log(path: Path, new: list[dict], done: set[int], attempted: set[int])
     """Rewrite a failure/rejection log: this run's records, plus earlier records of inputs that are still
     not done and were not retried in this run (e.g. beyond ``--limit-batches``). Scan records (no index)
     are redone by every run."""
-    old = _read_jsonl(path)
+    problems: list[str] = []
+    old = read_jsonl(path, problems)
+    if problems:
+        raise UserError(f"{problems[0]}; the log of an earlier run is damaged.",
+                        f"Fix or delete {path} and re-run the same command.")
     records = new + [r for r in old if r.get("index") is not None and r["index"] not in done
                      and r["index"] not in attempted]
     records.sort(key=lambda r: (r.get("index") is None, r.get("index") or 0, r.get("path", "")))
     if records or path.exists() or path.name == FAILURES:
-        _write_jsonl(path, records)
+        write_jsonl(path, records)
     return records
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _write_jsonl(path: Path, records: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    tmp.replace(path)

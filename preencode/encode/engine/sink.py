@@ -1,7 +1,11 @@
-"""The prediction writer: hands encoded samples to the background writer, keeps the accounting."""
+"""Where encoded samples go: a background thread that runs the store's writer, and the Lightning callback
+that feeds it and keeps the accounting."""
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,8 +13,52 @@ from typing import Any
 import lightning.pytorch as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from ...store.sample import EncodedSample
+from ...store.writer import NpyWriter, SampleWriter
 from .progress import Progress
-from ...store.writer import BackgroundWriter, NpyWriter
+
+#: Opens the writer of one rank folder.
+WriterFactory = Callable[[Path], SampleWriter]
+
+
+class BackgroundWriter:
+    """Runs a writer's ``write`` in a thread; ``put`` blocks when ``max_pending`` samples are queued.
+
+    An error in the thread is re-raised by the next ``put`` or by ``close``.
+    """
+
+    def __init__(self, writer: SampleWriter, max_pending: int = 64) -> None:
+        self.writer = writer
+        self.queue: queue.Queue[EncodedSample | None] = queue.Queue(maxsize=max_pending)
+        self.error: BaseException | None = None
+        self.written = 0
+        self.thread = threading.Thread(target=self._run, name="preencode-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue
+            try:
+                self.writer.write(item)
+                self.written += 1
+            except OSError as err:  # disk full, permissions: stop and report
+                self.error = err
+
+    def put(self, sample: EncodedSample) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(sample)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        self.writer.close()
+        if self.error is not None:
+            raise self.error
 
 
 @dataclass
@@ -33,12 +81,13 @@ def record_of(item: Any) -> dict[str, Any]:
 class WriteCallback(BasePredictionWriter):
     """Writes each batch's samples under ``<output>/<global_rank>/`` as soon as it is encoded."""
 
-    def __init__(self, output: Path, sample_rate: int, progress_mode: str = "auto", make_writer: Any = None) -> None:
+    def __init__(self, output: Path, sample_rate: int, progress_mode: str = "auto",
+                 make_writer: WriterFactory | None = None) -> None:
         super().__init__(write_interval="batch")
         self.output = output
         self.sample_rate = sample_rate
         self.progress_mode = progress_mode
-        self.make_writer = make_writer or (lambda rank_dir: NpyWriter(rank_dir))
+        self.make_writer: WriterFactory = make_writer or NpyWriter
         self.stats = RankStats()
         self.background: BackgroundWriter | None = None
         self.progress: Progress | None = None

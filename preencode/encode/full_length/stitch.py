@@ -16,7 +16,8 @@ import torch
 
 from ...models.autoencoder import AudioAutoencoder
 from ..engine.posterior import bottleneck_outputs
-from ...store.writer import EncodedSample
+from ...store.meta import LatentMeta, json_safe
+from ...store.sample import EncodedSample
 
 
 class Stitcher:
@@ -95,6 +96,7 @@ def predict_chunks(model: AudioAutoencoder, settings: Any, stitcher: Stitcher, b
         meta = dict(final)
         total = int(meta.pop("_total_samples"))
         meta["padding_mask"] = frame_mask(total, latents.shape[-1], model.downsampling_ratio)
-        out["samples"].append(EncodedSample(index, np.ascontiguousarray(latents[0]), meta,
+        out["samples"].append(EncodedSample(index, np.ascontiguousarray(latents[0]),
+                                            LatentMeta.from_dict(json_safe(meta)),
                                             None if std is None else np.ascontiguousarray(std[0])))
     return out
