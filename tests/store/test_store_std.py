@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from preencode import load_autoencoder
 from preencode.cli import main
 from preencode.tools.verify import verify_main
-from tests.encode_setup import SAMPLE_SIZE, SR, encode_args, read_output
 from tests.encode.engine.test_encode_cli import _window
+from tests.encode_setup import SAMPLE_SIZE, SR, encode_args, read_output
 
 
 def _scan_npy(root) -> list[str]:
@@ -69,8 +69,8 @@ def test_full_length_std_covers_the_whole_file(model_files, clips, tmp_path):
 
 
 def test_std_needs_a_vae(model_files, clips, tmp_path, capsys):
-    from tests.helpers import save_ckpt, tiny_config, write_json
     from preencode.models.factory import build_autoencoder
+    from tests.helpers import save_ckpt, tiny_config, write_json
 
     config = tiny_config(sample_rate=SR, bottleneck={"type": "tanh"})
     ckpt = save_ckpt(build_autoencoder(config), tmp_path / "tanh.ckpt")

@@ -12,7 +12,7 @@ from preencode.tools.inspect import inspect_main
 from preencode.tools.stats import ChannelMoments, Reservoir
 from preencode.tools.summary import summarise
 from tests.helpers import tiny_config
-from tests.tools.tree_writer import RATIO, SAMPLE_RATE, details, make_items, valid_values, write_tree
+from tests.store.trees import RATIO, SAMPLE_RATE, details, make_items, valid_values, write_tree
 
 
 @pytest.mark.parametrize("shards", [False, True])

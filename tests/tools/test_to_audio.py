@@ -10,7 +10,7 @@ import torch
 from preencode.models.factory import build_autoencoder
 from preencode.tools.to_audio import decode_chunked, decode_main
 from tests.helpers import randomized, save_ckpt, tiny_config, write_json
-from tests.tools.tree_writer import Item, details, write_tree
+from tests.store.trees import Item, details, write_tree
 
 FRAMES = 100
 

@@ -9,7 +9,8 @@ import pytest
 
 from preencode.tools.verify import verify_main, verify_tree
 from tests.helpers import tiny_config, write_json
-from tests.tools.tree_writer import details, make_items, npy_bytes, write_tree
+from preencode.store.sample import npy_bytes
+from tests.store.trees import details, make_items, write_tree
 
 
 def run(capsys, root):
@@ -91,9 +92,6 @@ def _wrong_dtype(root):
 def _bad_name(root):
     for suffix in (".npy", ".json"):
         (root / "0" / f"0000000000001{suffix}").rename(root / "0" / f"latent1{suffix}")
-    meta = json.loads((root / "0" / "latent1.json").read_text())
-    del meta["id"]  # else the id mismatch is reported too
-    (root / "0" / "latent1.json").write_text(json.dumps(meta))
     return root / "0" / "latent1.npy", "is not a 13-digit id"
 
 
@@ -157,7 +155,7 @@ def test_shard_members_are_checked_like_loose_files(tmp_path):
 
 def test_truncated_shard_is_reported(tmp_path):
     write_tree(tmp_path, make_items(), shards=True)
-    shard = tmp_path / "1" / "shard-000000.tar"
+    shard = tmp_path / "1" / "shard-0010000000000.tar"
     shard.write_bytes(shard.read_bytes()[:700])
     problems = verify_tree(tmp_path).problems
     assert problems and all(str(shard) in p for p in problems), problems
@@ -168,7 +166,7 @@ def test_reference_tree_without_latent_section_checks_consistency(tmp_path, caps
     write_tree(tmp_path, make_items(), details_json=ref)
     for meta_path in tmp_path.glob("*/*.json"):
         meta = json.loads(meta_path.read_text())
-        del meta["id"], meta["sample_rate"]  # the reference writes neither
+        del meta["sample_rate"], meta["dataset_id"], meta["input_fingerprint"]  # the reference writes none
         meta_path.write_text(json.dumps(meta))
     result = verify_tree(tmp_path)
     assert result.problems == [] and result.ok  # a moved reference output is still checked, not failed
