@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .atomic import atomic_write
 from .meta import LatentMeta
-from .names import FILELIST, META, SHARD_SUFFIX
+from .names import FILELIST, META, SHARD_SUFFIX, is_temporary
 from .reader import ReadError, Record, group_names, latent_file_record, read_shard
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def _scan(root: Path, extension: str) -> tuple[list[IndexedLatent], int, list[st
         records, shards, skipped = _listed(root, suffix)
     else:
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            dirnames.sort()
+            dirnames[:] = sorted(d for d in dirnames if not is_temporary(d))  # hidden folders are not scanned
             folders.extend(str(Path(dirpath) / d) for d in dirnames)
             listing = group_names(Path(dirpath), filenames)
             records.extend(listing.records)

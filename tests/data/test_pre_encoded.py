@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from preencode.store import index as latent_index
 from preencode.data.config import parse_dataset_config
 from preencode.data.loaders import build_pre_encoded_dataset, collate_latents, make_loader
 from preencode.data.pre_encoded import LatentSource, PreEncodedDataset, latent_channels
 from preencode.errors import DatasetError
+from preencode.store import index as latent_index
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +75,14 @@ def test_reads_reference_layout_without_details(tmp_path):
     d = ds(tmp_path)
     assert len(d) == 1
     assert latent_channels(d)[0] == 3
+
+
+def test_hidden_files_folders_and_temporaries_are_not_latents(tmp_path):
+    write_latent(tmp_path, 0, 0, lat(4))
+    write_latent(tmp_path / ".trash", 0, 1, lat(4))
+    for suffix in (".npy", ".json"):  # hidden files, as our temporaries are
+        (tmp_path / "0" / f".0000000000002{suffix}").write_bytes((tmp_path / "0" / f"0000000000000{suffix}").read_bytes())
+    assert [r.key for r in ds(tmp_path).records] == ["0000000000000"]
 
 
 def test_filelist_replaces_scan(tmp_path):
