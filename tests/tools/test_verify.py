@@ -7,9 +7,9 @@ import tarfile
 import numpy as np
 import pytest
 
+from preencode.store.sample import npy_bytes
 from preencode.tools.verify import verify_main, verify_tree
 from tests.helpers import tiny_config, write_json
-from preencode.store.sample import npy_bytes
 from tests.store.trees import details, make_items, write_tree
 
 

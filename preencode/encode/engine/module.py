@@ -11,10 +11,10 @@ import torch
 from torch.nn import functional as F
 
 from ...models.autoencoder import AudioAutoencoder
-from .posterior import bottleneck_outputs
-from ..full_length.stitch import Stitcher, predict_chunks
 from ...store.meta import LatentMeta, json_safe
 from ...store.sample import EncodedSample
+from ..full_length.stitch import Stitcher, predict_chunks
+from .posterior import bottleneck_outputs
 
 
 @dataclass(frozen=True)

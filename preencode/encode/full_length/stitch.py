@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from ...models.autoencoder import AudioAutoencoder
-from ..engine.posterior import bottleneck_outputs
 from ...store.meta import LatentMeta, json_safe
 from ...store.sample import EncodedSample
+from ..engine.posterior import bottleneck_outputs
 
 
 class Stitcher:
