@@ -58,9 +58,14 @@ class AtomicFile:
             self.file.close()
 
     def commit(self, sync_dir: bool = True) -> None:
-        """Finish the temporary and rename it to ``path``; ``sync_dir`` then fsyncs the folder."""
-        self.finish()
-        os.replace(self.tmp, self.path)
+        """Finish the temporary and rename it to ``path``; ``sync_dir`` then fsyncs the folder. On a failure
+        the temporary is removed."""
+        try:
+            self.finish()
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
         self.done = True
         if sync_dir:
             fsync_dir(self.path.parent)
@@ -68,7 +73,10 @@ class AtomicFile:
     def discard(self) -> None:
         """Close and remove the temporary (the final name is not touched)."""
         if not self.done:
-            self.file.close()
+            try:
+                self.file.close()
+            except OSError:  # e.g. a full disk while flushing what was buffered: the file goes anyway
+                pass
             self.tmp.unlink(missing_ok=True)
             self.done = True
 

@@ -85,3 +85,16 @@ def test_a_failing_rename_discards_what_is_not_yet_in_place(tmp_path, monkeypatc
     with pytest.raises(OSError):
         commit_in_order(files)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]  # an orphan the next run removes
+
+
+def test_a_full_disk_leaves_no_temporary(tmp_path, monkeypatch):
+    atomic_write(tmp_path / "log.jsonl", b"old\n")
+
+    def fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(tmp_path / "log.jsonl", b"new\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["log.jsonl"]
+    assert (tmp_path / "log.jsonl").read_bytes() == b"old\n"
