@@ -4,15 +4,13 @@
 Example:
     python3 ./pre_encode.py --model-config vae_config.json --ckpt-path vae_model.ckpt \
         --dataset-config dataset.json --output-path latents/ --sample-size 1320960
+
+The same as ``preencode encode``; see ``python3 ./pre_encode.py --help``.
 """
 
 import sys
 
-from preencode.cli import run_guarded, setup_logging
-from preencode.encode.engine.main import encode_main
+from preencode.cli import main
 
 if __name__ == "__main__":
-    debug = "--debug" in sys.argv
-    setup_logging(debug)
-    sys.exit(run_guarded(lambda argv: encode_main(argv, prog="pre_encode.py"),
-                         [a for a in sys.argv[1:] if a != "--debug"], debug))
+    sys.exit(main(command="encode", prog="pre_encode.py"))

@@ -1,8 +1,11 @@
-"""Train a latent diffusion model: ``python3 ./train.py --model-config ... --dataset-config ... --save-dir ...``."""
+"""Train a latent diffusion model: ``python3 ./train.py --model-config ... --dataset-config ... --save-dir ...``.
+
+The same as ``preencode train``; see ``python3 ./train.py --help``.
+"""
 
 import sys
 
-from preencode.train.cli import train_main
+from preencode.cli import main
 
 if __name__ == "__main__":
-    sys.exit(train_main())
+    sys.exit(main(command="train", prog="train.py"))

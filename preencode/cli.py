@@ -1,84 +1,200 @@
-"""The ``preencode`` command: thin dispatch to library entry points.
+"""The ``preencode`` command line: one parser with a subcommand per task, and one error shell.
 
-Every user mistake surfaces as a :class:`~preencode.errors.UserError`: one line with the fix on
-stderr and exit code 2 (no traceback unless ``--debug``).
+    preencode [--debug] <command> [options]      (--debug is also accepted after the command)
+    pre_encode.py [options]                      = preencode encode [options]
+    train.py [options]                           = preencode train [options]
+
+Each subcommand is one :class:`Command` in :data:`COMMANDS`: a line of help, the function that adds
+its flags to its parser (defined next to the options it fills) and the function that runs it (a few
+lines over library calls, returning the exit code). Both are named ``"module:function"`` and imported
+when needed; the flag modules import neither torch nor Lightning, so ``--help`` answers at once.
+
+Errors are reported in one place (:func:`guarded`): a :class:`~preencode.errors.ReportedError` (a
+usage error found by the parser included) prints ``<prog>: error: <message> <fix>`` on stderr, as
+argparse does, and the command exits with the error's ``exit_code``; ``--debug`` prints the
+traceback before that line. Ctrl-C and a closed output pipe are handled here too.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import logging
+import os
 import sys
+import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
-from .errors import UserError
+from .errors import EXIT_INTERRUPTED, EXIT_OK, ReportedError, UsageError
+from .schema import did_you_mean
 
-# subcommand -> (module, function taking argv and returning an exit code, one-line help)
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "encode": ("preencode.encode.engine.main", "encode_main", "pre-encode a dataset to latents (pre_encode.py)"),
-    "inspect": ("preencode.tools.inspect", "inspect_main", "statistics of an output folder"),
-    "verify": ("preencode.tools.verify", "verify_main", "check an output folder for problems"),
-    "decode": ("preencode.tools.to_audio", "decode_main", "decode a stored latent back to audio"),
-    "train": ("preencode.train.cli", "train_main", "train a latent diffusion model (train.py)"),
-    "unwrap": ("preencode.train.cli", "unwrap_main", "export a trained model's plain state dict"),
+PROG = "preencode"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand.
+
+    Args:
+        help: one line for ``preencode --help``.
+        add_arguments: ``"module:function"``; the function adds the flags to the subcommand's parser
+            (and may set its description); its module must not import torch.
+        run: ``"module:function"``; the function takes the parsed ``argparse.Namespace`` and returns
+            the exit code.
+    """
+
+    help: str
+    add_arguments: str
+    run: str
+
+
+COMMANDS: dict[str, Command] = {
+    "encode": Command("pre-encode a dataset to latents (pre_encode.py)",
+                      "preencode.encode.engine.options:add_arguments", "preencode.encode.engine.main:run_encode"),
+    "inspect": Command("statistics of an output folder",
+                       "preencode.tools.commands:add_inspect_arguments", "preencode.tools.commands:run_inspect"),
+    "verify": Command("check an output folder for problems",
+                      "preencode.tools.commands:add_verify_arguments", "preencode.tools.commands:run_verify"),
+    "decode": Command("decode a stored latent back to audio",
+                      "preencode.tools.commands:add_decode_arguments", "preencode.tools.commands:run_decode"),
+    "train": Command("train a latent diffusion model (train.py)",
+                     "preencode.train.options:add_train_arguments", "preencode.train.options:run_train"),
+    "unwrap": Command("export a trained model's plain state dict",
+                      "preencode.train.options:add_unwrap_arguments", "preencode.train.options:run_unwrap"),
 }
 
+_DEBUG_HELP = "show the traceback of an error"
 
-def _usage() -> str:
-    lines = ["usage: preencode [--debug] <command> [options]", "", "commands:"]
-    lines += [f"  {name:<8} {help_}" for name, (_, _, help_) in COMMANDS.items()]
-    lines += ["", "Run 'preencode <command> --help' for the options of a command."]
-    return "\n".join(lines)
+
+def _load(ref: str) -> Callable[..., Any]:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are raised as :class:`UsageError`, and whose choices suggest a close match."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.subcommands: dict[str, argparse.ArgumentParser] = {}  # filled by build_parser
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:  # argparse reports them as the top-level command's; they belong to the subcommand
+            owner = self.subcommands.get(getattr(parsed, "command", None) or "", self)
+            owner.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, prog=self.prog, usage=self.format_usage())
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            names = [str(choice) for choice in action.choices]
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r} (choose from {', '.join(names)})"
+                                                 f"{did_you_mean(str(value), names)}")
+
+
+def build_parser(prog: str = PROG, progs: Mapping[str, str] | None = None) -> ArgumentParser:
+    """The one parser: every subcommand of :data:`COMMANDS` with its flags.
+
+    Args:
+        prog: the command's name.
+        progs: a subcommand's own name where it runs as a script (``{"encode": "pre_encode.py"}``).
+    """
+    parser = ArgumentParser(prog=prog, description="Pre-encode audio datasets to autoencoder latents and train "
+                                                   "latent diffusion models on them.",
+                            epilog=f"Run '{prog} <command> --help' for the options of a command.")
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
+    commands = parser.add_subparsers(dest="command", metavar="<command>", title="commands", required=True)
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help, prog=(progs or {}).get(name, f"{prog} {name}"))
+        parser.subcommands[name] = sub
+        _load(command.add_arguments)(sub)
+        # SUPPRESS: an absent --debug after the command keeps the value given before it.
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
+        sub.set_defaults(prog=sub.prog)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, command: str | None = None, prog: str | None = None) -> int:
+    """Run the command line; returns the exit code.
+
+    Args:
+        argv: the arguments (default ``sys.argv[1:]``).
+        command: run this subcommand with ``argv`` as its flags (the ``pre_encode.py`` and ``train.py``
+            scripts).
+        prog: the name that ``command`` shows in its usage and error lines (e.g. ``pre_encode.py``).
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    progs: dict[str, str] = {}
+    if command is not None:
+        words.insert(0, command)
+        if prog:
+            progs[command] = prog
+    parser = build_parser(progs=progs)
+    try:
+        args = parser.parse_args(words)
+    except SystemExit as done:  # --help was printed
+        return done.code if isinstance(done.code, int) else EXIT_OK
+    except UsageError as err:
+        return report(err, err.prog)
+    except BrokenPipeError:
+        return _output_closed()
+    setup_logging(args.debug)
+    run = _load(COMMANDS[args.command].run)
+    return guarded(lambda: run(args), args.prog, debug=args.debug)
+
+
+def guarded(body: Callable[[], int], prog: str, debug: bool = False) -> int:
+    """Run ``body`` and return its exit code, reporting what it raises in the command line's one format."""
+    try:
+        return body()
+    except ReportedError as err:
+        return report(err, prog, debug)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into `head` and the like
+        return _output_closed()
+
+
+def report(err: ReportedError, prog: str, debug: bool = False) -> int:
+    """Print ``<prog>: error: <message> <fix>`` (after the traceback with ``debug``); returns the exit code."""
+    if debug:
+        traceback.print_exc()
+    if isinstance(err, UsageError) and err.usage:
+        sys.stderr.write(err.usage)
+    print(f"{prog}: error: {err}", file=sys.stderr)
+    return err.exit_code
+
+
+def _output_closed() -> int:
+    # Point stdout at /dev/null so that flushing it at exit does not raise again.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_OK
 
 
 def setup_logging(debug: bool = False) -> None:
+    """The command line's logging: our messages as plain lines on stderr; with ``debug``, every level
+    with logger names. Lightning's banner (GPU available, tips) and warnings about our own loader
+    setup are muted unless ``debug``; this is the only place that does it."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s" if debug else "%(message)s",
                         stream=sys.stderr)
     if not debug:
-        # Lightning's banner lines (GPU available, tips) and warnings about our own sampler are noise here.
         for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
             logging.getLogger(name).setLevel(logging.WARNING)
         warnings.filterwarnings("ignore", message=".*custom batch sampler.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-
-
-def run_guarded(entry: Callable[[list[str]], int], argv: list[str], debug: bool) -> int:
-    """Run an entry point, turning user errors into one line on stderr and exit code 2."""
-    try:
-        return entry(argv)
-    except UserError as err:
-        if debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stderr.close()
-        return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    argv = [a for a in argv if a != "--debug"]
-    if not argv or argv[0] in ("-h", "--help"):
-        print(_usage())
-        return 0 if argv else 2
-    name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        from .schema import did_you_mean
-
-        print(f"error: unknown command {name!r}{did_you_mean(name, COMMANDS)}.\n\n{_usage()}", file=sys.stderr)
-        return 2
-    setup_logging(debug)
-    module, func, _ = COMMANDS[name]
-    entry = getattr(importlib.import_module(module), func)
-    return run_guarded(entry, rest, debug)
 
 
 if __name__ == "__main__":  # pragma: no cover

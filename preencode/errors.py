@@ -1,24 +1,31 @@
-"""User-facing errors.
+"""Errors reported to users, and the command line's exit codes.
 
-Every mistake a user can make (a wrong flag, config, checkpoint or input file) raises a subclass of
-:class:`UserError`. The command line prints its message as one line (plus the fix) and exits with
-``exit_code``; no traceback is shown unless ``--debug`` is given.
+Every problem a user can act on raises a subclass of :class:`ReportedError`. The command line
+(:mod:`preencode.cli`) prints it as ``<prog>: error: <message> <fix>`` and exits with its
+``exit_code``; no traceback is shown unless ``--debug`` is given. A new kind of problem with its own
+exit code is one subclass that sets ``exit_code``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+EXIT_OK = 0
+EXIT_ENVIRONMENT = 1  # disk full, permissions, unreachable storage
+EXIT_USAGE = 2  # flags, configs, checkpoints: what the user passed
+EXIT_PARTIAL = 3  # the run finished but some inputs failed
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 
-class UserError(Exception):
-    """An error caused by user input, reported without a traceback.
+
+class ReportedError(Exception):
+    """An error shown as one message plus its fix, without a traceback, exiting with ``exit_code``.
 
     Args:
         message: what is wrong, naming the path or value involved.
         fix: how to fix it (optional, printed after the message).
     """
 
-    exit_code: int = 2
+    exit_code: int = EXIT_USAGE
 
     def __init__(self, message: str, fix: str | None = None) -> None:
         self.message = message
@@ -27,6 +34,27 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} {self.fix}" if self.fix else self.message
+
+
+class UserError(ReportedError):
+    """An error caused by user input (a flag, config, checkpoint or input file): exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(UserError):
+    """A command-line usage error found by the argument parser.
+
+    Args:
+        message: argparse's message, e.g. ``argument --batch-size: expected an integer >= 1, got 0``.
+        prog: the (sub)command whose flags are wrong, e.g. ``preencode encode``.
+        usage: its usage text, printed before the message as argparse does.
+    """
+
+    def __init__(self, message: str, prog: str, usage: str = "") -> None:
+        self.prog = prog
+        self.usage = usage
+        super().__init__(message)
 
 
 class ConfigError(UserError):

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import run_guarded, setup_logging
-from ..encode.engine.main import encode_main
+from ..cli import main as cli
 from ..store.names import DETAILS, FAILURES, MANIFEST
 from . import DEMO_CKPT, DEMO_CONFIG
 
@@ -30,21 +29,17 @@ def show(output: Path) -> None:
 def main() -> int:
     data = Path(sys.argv[1] if len(sys.argv) > 1 else "demo_data")
     output = Path(sys.argv[2] if len(sys.argv) > 2 else "demo_output")
-    setup_logging()
     argv = ["--model-config", str(DEMO_CONFIG), "--ckpt-path", str(DEMO_CKPT),
             "--dataset-config", str(data / "dataset.json"), "--output-path", str(output),
             "--sample-size", "262144", "--batch-size", "2", "--num-workers", "2", "--posterior", "mean"]
     print("Running: preencode encode " + " ".join(argv), flush=True)
-    code = run_guarded(encode_main, argv, debug=False)
+    code = cli(argv, command="encode")
     if code in (0, 3):
         show(output)
-        from ..tools.inspect import inspect_main
-        from ..tools.verify import verify_main
-
         print("\n$ preencode inspect " + str(output), flush=True)
-        inspect_main([str(output)])
+        cli(["inspect", str(output)])
         print("\n$ preencode verify " + str(output), flush=True)
-        verify_main([str(output)])
+        cli(["verify", str(output)])
     return code
 
 

@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-from pathlib import Path
 
-from ..store.names import DETAILS
-from .cli import run_tool
-from .summary import Summary, summarise
+from .summary import Summary
 
 RESERVOIR_SIZE = 200_000
 _MAX_SHAPES = 5
 _MAX_GROUPS = 10
-
-DESCRIPTION = """\
-Report what a pre-encoded output tree holds: latent counts per rank, audio hours, shapes and dtypes,
-per-channel mean and std, the suggested pretransform scale, and failures grouped by reason.
-
-Statistics are computed in one streaming pass (Chan's parallel merge in float64; memory does not
-grow with the dataset) over VALID frames only, i.e. frames whose padding_mask is 1: padding frames
-encode the silence appended to short files and would bias the statistics. --include-padding counts
-every frame. The suggested scale is the overall std of the counted values; dividing latents by it
-gives unit variance (the pretransform "scale" of a latent diffusion config)."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="preencode inspect", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("output", help=f"output folder of an encode run (holds {DETAILS} and rank folders)")
-    parser.add_argument("--include-padding", action="store_true",
-                        help="count padding frames (padding_mask 0) in the statistics too")
-    parser.add_argument("--model-config", metavar="PATH",
-                        help=f"autoencoder config giving sample rate and downsampling ratio when {DETAILS} "
-                             "lacks them (reference output whose config path moved)")
-    parser.add_argument("--plot", metavar="PNG", help="also draw per-channel mean/std and a value histogram")
-    parser.add_argument("--json", action="store_true", help="print one machine-readable JSON object instead")
-    return parser
 
 
 def _count(n: int) -> str:
@@ -107,24 +78,3 @@ def _channel_table(summary: Summary) -> list[str]:
     body = [f"{c:>7}  {m.mean[c]:>9.4f}  {std[c]:>9.4f}  {m.minimum[c]:>9.4f}  {m.maximum[c]:>9.4f}"
             for c in range(m.channels)]
     return [f"per channel ({counted}, {_count(m.count)} values each)", header] + body
-
-
-def _run(args: argparse.Namespace) -> int:
-    summary = summarise(args.output, include_padding=args.include_padding, model_config=args.model_config,
-                        sample_size=RESERVOIR_SIZE if args.plot else 0)
-    if args.plot:
-        from .plot import plot_summary  # matplotlib only when a plot is asked for
-
-        plot_summary(summary, Path(args.plot))
-    if args.json:
-        print(json.dumps(summary.as_dict()))
-    else:
-        print(format_report(summary))
-        if args.plot:
-            print(f"plot written to {args.plot}")
-    return 0
-
-
-def inspect_main(argv: list[str] | None = None) -> int:
-    """``preencode inspect``: print the report; 0 on success, 2 on a usage error."""
-    return run_tool(build_parser(), _run, argv)

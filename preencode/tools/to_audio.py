@@ -21,12 +21,9 @@ from ..store.details import read_details
 from ..store.meta import LatentMeta
 from ..store.names import DETAILS, LATENT, META
 from ..store.reader import ReadError, Record, latent_file_record
-from .cli import run_tool
+from .commands import DEFAULT_CHUNK_FRAMES, DEFAULT_OVERLAP_FRAMES
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CHUNK_FRAMES = 512
-DEFAULT_OVERLAP_FRAMES = 32
 
 
 @torch.inference_mode()
@@ -146,35 +143,3 @@ def decode_file(args: argparse.Namespace) -> Path:
     log.info("Wrote %s: %d channels, %.2f s at %d Hz.", out, audio.shape[0],
              audio.shape[1] / model.sample_rate, model.sample_rate)
     return out
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="preencode decode", description=__doc__.split("\n\n", 1)[1].replace("``", "")
-                                     if __doc__ else None)
-    parser.add_argument("latent", help="a stored latent <id>.npy (its sibling <id>.json gives the padding_mask)")
-    parser.add_argument("--model-config", metavar="PATH", help="autoencoder config (default: the one stored in "
-                        f"the output's {DETAILS})")
-    parser.add_argument("--ckpt-path", metavar="PATH", required=True, help="unwrapped autoencoder checkpoint")
-    parser.add_argument("-o", "--output", metavar="WAV", required=True, help="wav file to write (32-bit float)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: auto)")
-    parser.add_argument("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES,
-                        help=f"latent frames per decoder call, 0 for all at once (default: {DEFAULT_CHUNK_FRAMES})")
-    parser.add_argument("--overlap-frames", type=int, default=DEFAULT_OVERLAP_FRAMES,
-                        help=f"context frames decoded and trimmed on each side of a chunk "
-                             f"(default: {DEFAULT_OVERLAP_FRAMES})")
-    parser.add_argument("--keep-padding", action="store_true",
-                        help="decode the padding frames too instead of trimming to the padding_mask's valid part")
-    return parser
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.chunk_frames < 0 or args.overlap_frames < 0:
-        raise UserError("--chunk-frames and --overlap-frames must be >= 0.", "Pass 0 or a positive number.")
-    out = decode_file(args)
-    print(f"wrote {out}")
-    return 0
-
-
-def decode_main(argv: list[str] | None = None) -> int:
-    """``preencode decode``: 0 when the wav was written, 2 on a usage error."""
-    return run_tool(build_parser(), _run, argv)

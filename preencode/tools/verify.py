@@ -11,7 +11,7 @@ The files are listed and read by :mod:`preencode.store.reader`, as the training 
 
 from __future__ import annotations
 
-import argparse
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,25 +239,3 @@ def format_result(result: Verification) -> str:
         lines.append(f"FAILED: {count:,} problem{'' if count == 1 else 's'} in {result.root} "
                      f"({result.latents:,} latents checked).")
     return "\n".join(lines)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="preencode verify", description=__doc__.split("\n\n", 1)[1].replace("``", "") if __doc__ else None,
-        epilog="Exit code: 0 when clean, 1 when problems were found (one per line: path: what is wrong), "
-               "2 for a usage error such as a missing folder.")
-    parser.add_argument("output", help="output folder of an encode run")
-    parser.add_argument("--model-config", metavar="PATH",
-                        help=f"autoencoder config to check shapes against when {DETAILS} lacks them")
-    return parser
-
-
-def _run(args: argparse.Namespace) -> int:
-    result = verify_tree(args.output, args.model_config)
-    print(format_result(result))
-    return 0 if result.ok else 1
-
-
-def verify_main(argv: list[str] | None = None) -> int:
-    """``preencode verify``: 0 when clean, 1 with the problems listed, 2 on a usage error."""
-    return run_tool(build_parser(), _run, argv)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -17,34 +16,9 @@ from .audio_batches import build_audio_dataset
 from .config import DiffusionModelConfig, load_model_config
 from .demos import DemoCallback
 from .module import LatentDiffusionModule
+from .options import LOGGERS, TrainOptions
 
 log = logging.getLogger(__name__)
-
-LOGGERS = ("none", "csv", "tensorboard", "wandb")
-
-
-@dataclass
-class TrainOptions:
-    model_config: str
-    dataset_config: str
-    save_dir: str
-    val_dataset_config: str | None = None
-    batch_size: int = 8
-    num_workers: int = 4
-    devices: int | str = "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    accum_batches: int = 1
-    gradient_clip_val: float | None = None
-    checkpoint_every: int = 10000
-    ckpt_path: str | None = None
-    pretrained_ckpt_path: str | None = None
-    pretransform_ckpt_path: str | None = None
-    seed: int = 42
-    logger: str = "csv"
-    max_steps: int | None = None
-    name: str = "preencode"
 
 
 def check_data_matches_model(model: DiffusionModelConfig, data: DatasetConfig, dataset: torch.utils.data.Dataset,

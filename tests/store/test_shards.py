@@ -13,7 +13,6 @@ import webdataset as wds
 from preencode.cli import main
 from preencode.store.layout import done_indices
 from preencode.store.reader import iter_records, open_tree
-from preencode.tools.verify import verify_main
 from tests.encode_setup import encode_args, read_output
 
 IDS = [f"{i:013d}" for i in range(7)]
@@ -71,7 +70,7 @@ def test_shards_round_trip_through_webdataset_and_our_reader(model_files, clips,
         assert record.load_std().shape == record.load_latent().shape
         seen.append(record.id)
     assert sorted(seen) == IDS and not tree.loose
-    assert verify_main([str(out)]) == 0
+    assert main(["verify", str(out)]) == 0
     assert done_indices(out) == set(range(7))
 
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from preencode import load_autoencoder
 from preencode.cli import main
-from preencode.tools.verify import verify_main
+from tests.encode_setup import SAMPLE_SIZE, SR, encode_args, read_output
 from tests.encode.engine.test_encode_cli import _window
 from tests.encode_setup import SAMPLE_SIZE, SR, encode_args, read_output
 
@@ -47,7 +47,7 @@ def test_std_sidecar_matches_the_public_api(model_files, clips, tmp_path, half):
         tol = 1e-3 if half else 1e-5
         np.testing.assert_allclose(std.astype(np.float32), expected, rtol=tol, atol=tol)
         assert (std > 0).all()
-    assert verify_main([str(out)]) == 0
+    assert main(["verify", str(out)]) == 0
 
 
 def test_sidecar_is_ignored_by_a_scanner_that_takes_every_npy(model_files, clips, tmp_path):

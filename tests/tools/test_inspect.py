@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from preencode.tools.failures import normalise_reason
-from preencode.tools.inspect import inspect_main
+from preencode.cli import main as cli
 from preencode.tools.stats import ChannelMoments, Reservoir
 from preencode.tools.summary import summarise
 from tests.helpers import tiny_config
@@ -111,7 +111,7 @@ def test_failures_grouped_by_stage_and_normalised_reason(tmp_path):
 
 def test_json_output_is_one_valid_object(tmp_path, capsys):
     write_tree(tmp_path, make_items(), failures=[{"path": "/a", "stage": "load", "reason": "x"}])
-    assert inspect_main([str(tmp_path), "--json"]) == 0
+    assert cli(["inspect", str(tmp_path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["latents"] == 5 and report["failures"]["count"] == 1
     assert len(report["statistics"]["std"]) == 4 and report["suggested_scale"] > 0
@@ -121,17 +121,17 @@ def test_json_output_is_one_valid_object(tmp_path, capsys):
 def test_human_report_and_plot(tmp_path, capsys):
     write_tree(tmp_path / "out", make_items())
     png = tmp_path / "stats.png"
-    assert inspect_main([str(tmp_path / "out"), "--plot", str(png)]) == 0
+    assert cli(["inspect", str(tmp_path / "out"), "--plot", str(png)]) == 0
     text = capsys.readouterr().out
     assert "suggested scale" in text and "latents" in text and "per channel (valid frames only" in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_missing_folder_is_a_usage_error(tmp_path, capsys):
-    assert inspect_main([str(tmp_path / "nope")]) == 2
+    assert cli(["inspect", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "Output folder not found" in err and "Traceback" not in err
-    assert inspect_main(["--bogus"]) == 2
+    assert cli(["inspect", "--bogus"]) == 2
 
 
 def test_dtype_float16_and_details_mismatch_do_not_break_inspect(tmp_path):

@@ -8,7 +8,8 @@ import soundfile
 import torch
 
 from preencode.models.factory import build_autoencoder
-from preencode.tools.to_audio import decode_chunked, decode_main
+from preencode.cli import main as cli
+from preencode.tools.to_audio import decode_chunked
 from tests.helpers import randomized, save_ckpt, tiny_config, write_json
 from tests.store.trees import Item, details, write_tree
 
@@ -55,12 +56,12 @@ def test_decode_writes_the_valid_part_at_the_model_rate(tmp_path, model_files, l
     out = tmp_path / "a.wav"
     argv = [str(latent_tree), "--model-config", str(config), "--ckpt-path", str(ckpt), "-o", str(out),
             "--device", "cpu", "--chunk-frames", "16"]
-    assert decode_main(argv) == 0, capsys.readouterr().err
+    assert cli(["decode", *argv]) == 0, capsys.readouterr().err
     audio, rate = soundfile.read(out, always_2d=True)
     assert rate == 16000 and audio.shape == ((FRAMES - 10) * 8, 2)
     assert np.isfinite(audio).all() and np.abs(audio).max() > 0
 
-    assert decode_main(argv + ["--keep-padding", "-o", str(tmp_path / "b.wav")]) == 0
+    assert cli(["decode", *argv, "--keep-padding", "-o", str(tmp_path / "b.wav")]) == 0
     full, _ = soundfile.read(tmp_path / "b.wav", always_2d=True)
     assert full.shape == (FRAMES * 8, 2)
     np.testing.assert_allclose(full[: len(audio)], audio, atol=1e-6)
@@ -68,7 +69,7 @@ def test_decode_writes_the_valid_part_at_the_model_rate(tmp_path, model_files, l
 
 def test_model_config_defaults_to_the_one_in_details(tmp_path, model_files, latent_tree):
     out = tmp_path / "c.wav"
-    assert decode_main([str(latent_tree), "--ckpt-path", str(model_files[1]), "-o", str(out), "--device", "cpu"]) == 0
+    assert cli(["decode", str(latent_tree), "--ckpt-path", str(model_files[1]), "-o", str(out), "--device", "cpu"]) == 0
     assert soundfile.info(str(out)).frames == (FRAMES - 10) * 8
 
 
@@ -77,7 +78,7 @@ def test_refuses_a_latent_of_another_width(tmp_path, model_files, capsys):
     np.save(latent, np.zeros((6, 10), dtype=np.float32))
     argv = [str(latent), "--model-config", str(model_files[0]), "--ckpt-path", str(model_files[1]),
             "-o", str(tmp_path / "x.wav"), "--device", "cpu"]
-    assert decode_main(argv) == 2
+    assert cli(["decode", *argv]) == 2
     err = capsys.readouterr().err
     assert "has 6 channels but the model's latent_dim is 4" in err and "Traceback" not in err
     assert not (tmp_path / "x.wav").exists()
@@ -88,7 +89,7 @@ def test_refuses_discrete_tokens(tmp_path, model_files, capsys):
     np.save(tokens, np.zeros((2, 10), dtype=np.uint16))
     argv = [str(tokens), "--model-config", str(model_files[0]), "--ckpt-path", str(model_files[1]),
             "-o", str(tmp_path / "x.wav")]
-    assert decode_main(argv) == 2
+    assert cli(["decode", *argv]) == 2
     assert "decoding discrete tokens is not supported" in capsys.readouterr().err
 
 
@@ -99,11 +100,11 @@ def test_refuses_a_discrete_model(tmp_path, capsys):
     np.save(latent, np.zeros((4, 10), dtype=np.float32))
     argv = [str(latent), "--model-config", str(write_json(tmp_path / "fsq.json", config)),
             "--ckpt-path", str(save_ckpt(model, tmp_path / "fsq.ckpt")), "-o", str(tmp_path / "x.wav")]
-    assert decode_main(argv) == 2
+    assert cli(["decode", *argv]) == 2
     assert "discrete bottleneck" in capsys.readouterr().err
 
 
 def test_missing_latent_and_missing_flags_are_usage_errors(tmp_path, capsys):
-    assert decode_main([str(tmp_path / "none.npy"), "--ckpt-path", "x", "-o", str(tmp_path / "o.wav")]) == 2
+    assert cli(["decode", str(tmp_path / "none.npy"), "--ckpt-path", "x", "-o", str(tmp_path / "o.wav")]) == 2
     assert "Latent not found" in capsys.readouterr().err
-    assert decode_main([str(tmp_path / "none.npy")]) == 2  # argparse: -o and --ckpt-path are required
+    assert cli(["decode", str(tmp_path / "none.npy")]) == 2  # argparse: -o and --ckpt-path are required

@@ -7,14 +7,15 @@ import tarfile
 import numpy as np
 import pytest
 
+from preencode.cli import main as cli
 from preencode.store.sample import npy_bytes
-from preencode.tools.verify import verify_main, verify_tree
+from preencode.tools.verify import verify_tree
 from tests.helpers import tiny_config, write_json
 from tests.store.trees import details, make_items, write_tree
 
 
 def run(capsys, root):
-    code = verify_main([str(root)])
+    code = cli(["verify", str(root)])
     return code, capsys.readouterr().out
 
 
@@ -180,14 +181,14 @@ def test_model_config_option_supplies_what_reference_details_lack(tmp_path, caps
     config = write_json(tmp_path / "vae.json", tiny_config(latent_dim=4))
     ref = {"model_config": "/gone/vae.json", "dataset_config": "ds.json", "sample_size": 160, "args": {}}
     write_tree(tmp_path / "out", make_items(), details_json=ref)
-    assert verify_main([str(tmp_path / "out"), "--model-config", str(config)]) == 0
+    assert cli(["verify", str(tmp_path / "out"), "--model-config", str(config)]) == 0
     np.save(tmp_path / "out" / "1" / "0010000000001.npy", np.zeros((5, 20), dtype=np.float32))
-    assert verify_main([str(tmp_path / "out"), "--model-config", str(config)]) == 1
+    assert cli(["verify", str(tmp_path / "out"), "--model-config", str(config)]) == 1
     assert f"5 channels, expected latent_dim 4 (from {config}" in capsys.readouterr().out
 
 
 def test_missing_folder_is_a_usage_error(tmp_path, capsys):
-    assert verify_main([str(tmp_path / "missing")]) == 2
+    assert cli(["verify", str(tmp_path / "missing")]) == 2
     assert "Output folder not found" in capsys.readouterr().err
 
 

@@ -140,10 +140,12 @@ def test_train_py_cli_finishes_and_loss_falls(tmp_path):
     assert len(values) == 60 and np.mean(values[-10:]) < np.mean(values[:10])
 
 
-def test_cli_user_error_exits_2_without_traceback(tmp_path):
+def test_cli_user_error_exits_2_without_traceback(tmp_path, capsys):
     model = write_json(tmp_path / "model.json", model_config(pre_encoded=False))
     data = write_json(tmp_path / "data.json", dataset_config(make_latents(tmp_path / "lat")))
-    from preencode.train.cli import train_main
+    from preencode.cli import main
 
-    assert train_main(["--model-config", str(model), "--dataset-config", str(data), "--save-dir",
-                       str(tmp_path / "r"), "--logger", "none"]) == 2
+    assert main(["train", "--model-config", str(model), "--dataset-config", str(data), "--save-dir",
+                 str(tmp_path / "r"), "--logger", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("preencode train: error: ") and "pre_encoded" in err and "Traceback" not in err

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ...errors import EXIT_OK, EXIT_PARTIAL
 from ...store.names import FAILURES
-from .options import parse_options
+from .options import EncodeOptions
+
+if TYPE_CHECKING:
+    from ...data.audio_windows import AudioWindowDataset
+    from ..full_length.stream import FullLengthStream
 
 log = logging.getLogger("preencode")
-
-EXIT_OK, EXIT_USAGE, EXIT_FAILED_INPUTS = 0, 2, 3
 
 
 def format_summary(s: dict) -> str:
@@ -24,8 +29,17 @@ def format_summary(s: dict) -> str:
                if s.get("padding_skipped") else "") + f". Output: {s['output']}")
 
 
-def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
-    opts = parse_options(argv, prog)
+def run_encode(args: argparse.Namespace) -> int:
+    """``preencode encode`` / ``pre_encode.py``."""
+    return encode(EncodeOptions.from_args(args))
+
+
+def encode(opts: EncodeOptions) -> int:
+    """Encode a dataset; returns the exit code: 0, or 3 when some inputs failed (the rest encoded).
+
+    Raises:
+        UserError: a flag, config, checkpoint or output folder problem, before any model or data work.
+    """
     from .job import validate
 
     job = validate(opts)  # configs, flags, checkpoint, output folder: before any model or data work
@@ -33,22 +47,23 @@ def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
     from ...data.audio_windows import AudioWindowDataset
     from ...data.plan import build_plan
     from ...models.checkpoint import load_autoencoder
-    from .run import run
     from ..fast.setup import batching_for
+    from .run import run
 
     # The checkpoint is checked (strictly) before the dataset is scanned, which can take long.
     model = load_autoencoder(job.model_config, opts.ckpt_path, half=opts.model_half, device="cpu")
     plan = build_plan(job.dataset_config)
     cfg = job.model_config
-    dataset = AudioWindowDataset(
+    windows = AudioWindowDataset(
         plan.items, cfg.sample_rate, cfg.in_channels, opts.sample_size, random_crop=job.dataset_config.random_crop,
         seed=opts.seed, drop_silent=opts.drop_silence or job.dataset_config.drop_silent,
         augment_phase=opts.phase_flip or job.dataset_config.augment_phase)
+    dataset: AudioWindowDataset | FullLengthStream = windows
     if opts.full_length:
         from ..full_length.chunks import chunk_margin
         from ..full_length.stream import FullLengthStream
 
-        dataset = FullLengthStream(dataset, opts.sample_size, chunk_margin(cfg), cfg.downsampling_ratio,
+        dataset = FullLengthStream(windows, opts.sample_size, chunk_margin(cfg), cfg.downsampling_ratio,
                                    opts.batch_size)
     summary = run(job, plan, dataset, model, make_batches=batching_for(job, plan))
     if not summary:  # ranks other than 0
@@ -58,5 +73,5 @@ def encode_main(argv: list[str], prog: str = "preencode encode") -> int:
         Path(opts.summary_json).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if summary["failed"]:
         print(f"{summary['failed']} input(s) failed; see {job.output / FAILURES}", file=sys.stderr)
-        return EXIT_FAILED_INPUTS
+        return EXIT_PARTIAL
     return EXIT_OK

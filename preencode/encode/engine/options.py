@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from ...arguments import non_negative_int, positive_int
 
 DEFAULT_SAMPLE_SIZE = 1320960
 
@@ -44,27 +46,16 @@ class EncodeOptions:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-
-def _int_at_least(minimum: int):
-    """An argparse type for integers >= ``minimum``."""
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value!r}") from None
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return number
-    return parse
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> EncodeOptions:
+        """The options parsed by :func:`add_arguments` (the command line's own entries are left out)."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
 
 
-_positive, _non_negative = _int_at_least(1), _int_at_least(0)
-
-
-def build_parser(prog: str = "preencode encode") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=prog, description="Encode an audio dataset to the latents (or tokens) of a frozen autoencoder.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``preencode encode`` / ``pre_encode.py``: the spec's, with its defaults, then ours."""
+    p.description = "Encode an audio dataset to the latents (or tokens) of a frozen autoencoder."
+    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     spec = p.add_argument_group("stable-audio-tools pre_encode.py options")
     spec.add_argument("--model-config", help="path to the autoencoder model config (JSON)")
     spec.add_argument("--ckpt-path", help="path to the UNWRAPPED autoencoder checkpoint (.ckpt or .safetensors)")
@@ -72,21 +63,21 @@ def build_parser(prog: str = "preencode encode") -> argparse.ArgumentParser:
                       "computed in float32 on CPU) and float16 latents on disk")
     spec.add_argument("--dataset-config", required=True, help="path to the dataset config (JSON)")
     spec.add_argument("--output-path", required=True, help="output folder")
-    spec.add_argument("--batch-size", type=_positive, default=1, help="windows per batch")
-    spec.add_argument("--sample-size", type=_positive, default=DEFAULT_SAMPLE_SIZE,
+    spec.add_argument("--batch-size", type=positive_int, default=1, help="windows per batch")
+    spec.add_argument("--sample-size", type=positive_int, default=DEFAULT_SAMPLE_SIZE,
                       help="audio samples to pad/crop each window to (a multiple of the downsampling ratio)")
     spec.add_argument("--is-discrete", action="store_true", help="store the integer tokens of a discrete model")
-    spec.add_argument("--num-nodes", type=_positive, default=1, help="number of nodes")
-    spec.add_argument("--num-workers", type=_non_negative, default=4, help="data loader worker processes")
+    spec.add_argument("--num-nodes", type=positive_int, default=1, help="number of nodes")
+    spec.add_argument("--num-workers", type=non_negative_int, default=4, help="data loader worker processes")
     spec.add_argument("--strategy", default="auto", help="Lightning strategy (auto, ddp, ...)")
-    spec.add_argument("--limit-batches", type=_positive, default=None, help="encode at most this many batches per rank")
+    spec.add_argument("--limit-batches", type=positive_int, default=None, help="encode at most this many batches per rank")
     spec.add_argument("--shuffle", action="store_true", help="shuffle the processing order (ids do not change)")
     ours = p.add_argument_group("preencode options")
     ours.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, cuda, mps")
     ours.add_argument("--devices", default="auto", help="devices per node: auto, a count, or a list like 0,1")
     ours.add_argument("--posterior", choices=("sample", "mean"), default="sample",
                       help="VAE models: store a posterior sample (as the reference) or its mean")
-    ours.add_argument("--seed", type=_non_negative, default=0,
+    ours.add_argument("--seed", type=non_negative_int, default=0,
                       help="seed of posterior noise and random crops; each sample's draw depends only on it and the id")
     ours.add_argument("--overwrite", action="store_true",
                       help="delete an existing output made with other settings and start over")
@@ -97,8 +88,8 @@ def build_parser(prog: str = "preencode encode") -> argparse.ArgumentParser:
                       "chunks of --sample-size (then --batch-size counts chunks)")
     ours.add_argument("--output-format", choices=("npy", "wds"), default="npy",
                       help="npy: the spec's <rank>/<id>.npy + .json; wds: WebDataset tar shards per rank")
-    ours.add_argument("--shard-size", type=_positive, default=1000, help="samples per tar shard (--output-format wds)")
-    ours.add_argument("--shard-bytes", type=_positive, default=None,
+    ours.add_argument("--shard-size", type=positive_int, default=1000, help="samples per tar shard (--output-format wds)")
+    ours.add_argument("--shard-bytes", type=positive_int, default=None,
                       help="also close a shard once it holds this many bytes (--output-format wds)")
     ours.add_argument("--store-std", action="store_true",
                       help="VAE models: also store the posterior std as <id>.std.npz (key std) beside each "
@@ -112,9 +103,3 @@ def build_parser(prog: str = "preencode encode") -> argparse.ArgumentParser:
     ours.add_argument("--summary-json", metavar="PATH", help="also write the run summary as JSON to PATH")
     ours.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
                       help="progress display: a bar on a terminal, one log line per second otherwise")
-    return p
-
-
-def parse_options(argv: list[str], prog: str = "preencode encode") -> EncodeOptions:
-    args = build_parser(prog).parse_args(argv)
-    return EncodeOptions(**vars(args))

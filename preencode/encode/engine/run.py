@@ -26,10 +26,6 @@ from .module import EncodeModule, EncodeSettings
 from .sink import WriteCallback
 
 log = logging.getLogger(__name__)
-if not logging.getLogger("preencode").isEnabledFor(logging.DEBUG):
-    # Lightning's banner (GPU available, tips) is noise for an inference job.
-    for _name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 def _gather(obj: Any) -> list[Any]:

@@ -185,7 +185,7 @@ def test_missing_files_and_bad_configs_are_one_line_errors(model_files, clips, t
     for argv in cases:
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert err.startswith("error: ") and "Traceback" not in err
+        assert err.startswith("preencode encode: error: ") and "Traceback" not in err
     assert not (tmp_path / "o").exists()
 
 
@@ -271,7 +271,6 @@ def test_a_file_shorter_than_one_sample_at_the_model_rate_is_a_failure(model_fil
 
 
 def test_verify_checks_every_manifest_input_is_accounted_for(model_files, tmp_path, capsys):
-    from preencode.tools.verify import verify_main
 
     folder = tmp_path / "audio"
     write_clips(folder, [100, 200, 300])
@@ -279,8 +278,8 @@ def test_verify_checks_every_manifest_input_is_accounted_for(model_files, tmp_pa
     out = tmp_path / "out"
     assert main(encode_args(model_files, dataset_config(tmp_path, folder), out)) == 3
     capsys.readouterr()
-    assert verify_main([str(out)]) == 0  # three latents and one failure record: all inputs accounted for
+    assert main(["verify", str(out)]) == 0  # three latents and one failure record: all inputs accounted for
     (out / "0" / "0000000000002.npy").unlink()
     (out / "0" / "0000000000002.json").unlink()
-    assert verify_main([str(out)]) == 1
+    assert main(["verify", str(out)]) == 1
     assert "1 input(s) have no latent and no failure or rejection record: 0000000000002" in capsys.readouterr().out
