@@ -2,8 +2,8 @@
 
 Map-style, so the engine splits indices over ranks and workers itself (see
 :func:`preencode.data.sharding.split_indices`). ``__getitem__`` never raises for bad input and
-never returns another item instead: it returns a sample dict, a :class:`Failure` or a
-:class:`Rejection`.
+never returns another item instead: it returns a :class:`WindowSample`, a :class:`Failure` or a
+:class:`Rejection`; :func:`collate` makes a :class:`WindowBatch` of them for the encoder.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Union
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,9 +27,25 @@ from .sources import Item, read_range
 
 log = logging.getLogger(__name__)
 
-#: A sample: ``{"index": int, "audio": Tensor[C, sample_size], "metadata": dict}``.
-Sample = dict[str, Any]
-Result = Union[Sample, Failure, Rejection]
+
+
+@dataclass(frozen=True)
+class WindowSample:
+    """One input's window.
+
+    Attributes:
+        index: the input's id (its position in the plan).
+        audio: ``[C, sample_size]`` float32 in [-1, 1], zero-padded.
+        metadata: what goes into the sample's JSON (``padding_mask``, a float tensor ``[sample_size]``,
+            included), custom metadata merged in.
+    """
+
+    index: int
+    audio: torch.Tensor
+    metadata: dict[str, Any]
+
+
+Result = WindowSample | Failure | Rejection
 
 
 def item_metadata(item: Item, extra: dict[str, Any], sample_rate: int) -> dict[str, Any]:
@@ -127,7 +143,7 @@ class AudioWindowDataset(torch.utils.data.Dataset):
             if info.get("__reject__"):
                 return Rejection(item.path, f"rejected by custom metadata module {item.custom_metadata_module}",
                                  item.index, item.dataset_id)
-        return {"index": item.index, "audio": audio, "metadata": info}
+        return WindowSample(item.index, audio, info)
 
     def _read_source(self, item: Item) -> tuple[str | bytes, dict[str, Any]]:
         member = item.member
@@ -193,23 +209,57 @@ class _ItemFailed(Exception):
 
 
 @dataclass
-class Batch:
-    """What :func:`collate` makes of a list of results: the samples stacked, the rest listed."""
+class WindowBatch:
+    """What :func:`collate` makes of a list of results: the samples stacked, the records listed.
+
+    Lightning moves it to the device with :meth:`to` and the DataLoader pins it with
+    :meth:`pin_memory`; both concern ``audio`` only, the rest is bookkeeping on the CPU.
+
+    Attributes:
+        indices: the samples' ids, in batch order.
+        audio: ``[B, C, sample_size]``; None when the batch holds no sample.
+        lengths: ``[B]`` int64, samples of real audio per window (the rest is padding); None with ``audio``.
+        padding_masks: per sample, ``[sample_size]`` int8 (1 for audio, 0 for padding).
+        metadata: per sample, its metadata without ``padding_mask``.
+        failures, rejections: the inputs of this batch that gave no sample.
+    """
 
     indices: list[int]
-    audio: torch.Tensor | None  # [B, C, sample_size], None when the batch holds no sample
+    audio: torch.Tensor | None
+    lengths: torch.Tensor | None
+    padding_masks: list[torch.Tensor]
     metadata: list[dict[str, Any]]
     failures: list[Failure] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 
+    @property
+    def audio_samples(self) -> int:
+        """Samples of real audio in the batch (padding excluded)."""
+        return 0 if self.lengths is None else int(self.lengths.sum())
 
-def collate(results: Sequence[Result]) -> Batch:
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> WindowBatch:
+        if self.audio is None:
+            return self
+        return replace(self, audio=self.audio.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> WindowBatch:
+        return self if self.audio is None else replace(self, audio=self.audio.pin_memory())
+
+
+def collate(results: Sequence[Result]) -> WindowBatch:
     """A DataLoader ``collate_fn`` for :class:`AudioWindowDataset`."""
-    samples = [r for r in results if isinstance(r, dict)]
-    return Batch(
-        indices=[s["index"] for s in samples],
-        audio=torch.stack([s["audio"] for s in samples]) if samples else None,
-        metadata=[s["metadata"] for s in samples],
+    samples = [r for r in results if isinstance(r, WindowSample)]
+    masks, metadata = [], []
+    for sample in samples:
+        meta = dict(sample.metadata)
+        masks.append(torch.as_tensor(np.asarray(meta.pop("padding_mask")), dtype=torch.int8))
+        metadata.append(meta)
+    return WindowBatch(
+        indices=[int(s.index) for s in samples],
+        audio=torch.stack([torch.as_tensor(s.audio) for s in samples]) if samples else None,
+        lengths=torch.tensor([int(m.sum()) for m in masks]) if samples else None,
+        padding_masks=masks,
+        metadata=metadata,
         failures=[r for r in results if isinstance(r, Failure)],
         rejections=[r for r in results if isinstance(r, Rejection)],
     )

@@ -6,6 +6,11 @@ of one folder, members of one tar shard) stay with one worker.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 def split_range(n: int, parts: int, part: int) -> range:
     """The ``part``-th of ``parts`` contiguous, balanced pieces of ``range(n)``.
@@ -20,6 +25,12 @@ def split_range(n: int, parts: int, part: int) -> range:
     if not 0 <= part < parts:
         raise ValueError(f"part must be in [0, {parts}), got {part}")
     return range(part * n // parts, (part + 1) * n // parts)
+
+
+def split_list(items: Sequence[T], parts: int, part: int) -> list[T]:
+    """The ``part``-th of ``parts`` contiguous, balanced pieces of ``items`` (see :func:`split_range`)."""
+    share = split_range(len(items), parts, part)
+    return list(items[share.start:share.stop])
 
 
 def split_indices(n: int, world_size: int, rank: int, num_workers: int = 1, worker_id: int = 0) -> range:

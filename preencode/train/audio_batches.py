@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ..data.config import DatasetConfig
-from ..data.audio_windows import AudioWindowDataset
+from ..data.audio_windows import AudioWindowDataset, WindowSample
 from ..data.plan import build_plan
 
 
@@ -31,9 +31,9 @@ class AudioTrainingDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]] | None:
         result = self.windows[index]
-        if not isinstance(result, dict):
+        if not isinstance(result, WindowSample):
             return None
-        return result["audio"], result["metadata"]
+        return result.audio, result.metadata
 
 
 def build_audio_dataset(config: DatasetConfig, sample_rate: int, sample_size: int, channels: int,

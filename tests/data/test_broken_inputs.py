@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from preencode.data import Failure, AudioWindowDataset, build_plan, collate, parse_dataset_config
+from preencode.data import AudioWindowDataset, Failure, WindowSample, build_plan, collate, parse_dataset_config
 from tests.audio_files import tone, write_audio
 
 SR = 16000
@@ -68,9 +68,9 @@ def test_each_broken_input_is_recorded_and_good_files_load(tmp_path):
     assert set(got) == set(EXPECTED)
     for name, (stage, words) in EXPECTED.items():
         assert got[name][0] == stage and words in got[name][1], (name, got[name])
-    samples = [r for r in results if isinstance(r, dict)]
-    assert [os.path.basename(s["metadata"]["path"]) for s in samples] == ["good_a.wav", "good_z.flac"]
-    assert all(s["audio"].shape == (2, SR // 2) for s in samples)
+    samples = [r for r in results if isinstance(r, WindowSample)]
+    assert [os.path.basename(s.metadata["path"]) for s in samples] == ["good_a.wav", "good_z.flac"]
+    assert all(s.audio.shape == (2, SR // 2) for s in samples)
     # every item is accounted for exactly once: no substitutes, no duplicates
     assert len(samples) + sum(isinstance(r, Failure) for r in results) == len(plan.items)
     batch = collate(results)
@@ -103,7 +103,7 @@ _AS_NOBODY = textwrap.dedent("""
         if isinstance(r, Failure):
             print("FAIL", os.path.basename(r.path), r.reason)
         else:
-            print("OK", os.path.basename(r["metadata"]["path"]), "")
+            print("OK", os.path.basename(r.metadata["path"]), "")
 """)
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from preencode.data.sharding import split_indices, split_range
+from preencode.data.sharding import split_indices, split_list, split_range
 
 
 @settings(max_examples=300, deadline=None)
@@ -33,6 +33,17 @@ def test_items_split_over_a_plan():
     items = [f"item{i}" for i in range(10)]
     shares = [[items[i] for i in split_indices(len(items), 2, r, 2, w)] for r in range(2) for w in range(2)]
     assert shares == [items[0:2], items[2:5], items[5:7], items[7:10]]
+
+
+@settings(max_examples=100, deadline=None)
+@given(pending=st.lists(st.integers(0, 10**6), unique=True, max_size=200).map(sorted), world=st.integers(1, 9))
+def test_split_list_gives_each_rank_a_contiguous_share_of_the_pending_ids(pending, world):
+    """The engine splits the pending ids over ranks with the same rule as the workers split items."""
+    shares = [split_list(pending, world, rank) for rank in range(world)]
+    assert [i for share in shares for i in share] == pending
+    assert all(share == [pending[i] for i in split_range(len(pending), world, rank)] for rank, share in
+               enumerate(shares))
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
 
 
 @pytest.mark.parametrize("args", [(5, 0, 0), (5, 2, 2), (-1, 1, 0), (5, 2, -1)])

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from preencode.data import Failure, AudioWindowDataset, build_plan, parse_dataset_config
+from preencode.data import AudioWindowDataset, Failure, WindowSample, build_plan, parse_dataset_config
 from preencode.data.sources import split_key
 from tests.wds_files import sample_members, write_shard
 
@@ -44,15 +44,15 @@ def test_local_shards_indexed_in_order_with_metadata(tmp_path):
 
     ds = AudioWindowDataset.from_config(plan.items, config, sample_rate=SR, channels=2, sample_size=SR)
     results = [ds[i] for i in range(len(ds))]
-    assert all(isinstance(r, dict) for r in results), [r for r in results if not isinstance(r, dict)]
-    first = results[0]["metadata"]
+    assert all(isinstance(r, WindowSample) for r in results), [r for r in results if not isinstance(r, WindowSample)]
+    first = results[0].metadata
     assert first["text"] == "a dog barks" and first["prompt"] == "a dog barks" and first["bpm"] == 120
     assert first["key"] == "k1" and first["path"].endswith("a.tar#k1.flac")
     assert first["input_fingerprint"]["member"] == "k1.flac" and first["input_fingerprint"]["size"] > 0
     assert first["timestamps"] == (0.0, 1.0) and int(first["padding_mask"].sum()) == SR // 2
-    assert "prompt" not in results[1]["metadata"]
+    assert "prompt" not in results[1].metadata
     for r in results:
-        assert r["audio"].shape == (2, SR) and float(r["audio"].abs().max()) > 0.1
+        assert r.audio.shape == (2, SR) and float(r.audio.abs().max()) > 0.1
 
 
 def test_bad_member_json_and_bad_audio_member_are_failures(tmp_path):
@@ -62,10 +62,10 @@ def test_bad_member_json_and_bad_audio_member_are_failures(tmp_path):
     # b.json comes before b.flac: both members still group under key b
     ds = AudioWindowDataset(plan.items, SR, 1, 8000)
     results = [ds[i] for i in range(len(ds))]
-    assert [type(r).__name__ for r in results] == ["Failure", "Failure", "dict"]
+    assert [type(r).__name__ for r in results] == ["Failure", "Failure", "WindowSample"]
     assert results[0].stage == "decode" and "not a readable audio file" in results[0].reason
     assert results[1].stage == "metadata" and "not valid JSON" in results[1].reason
-    assert isinstance(results[2]["audio"], torch.Tensor)
+    assert isinstance(results[2].audio, torch.Tensor)
 
 
 def test_truncated_shard_keeps_the_samples_before_the_damage(tmp_path):
@@ -76,5 +76,5 @@ def test_truncated_shard_keeps_the_samples_before_the_damage(tmp_path):
     _, plan = _plan(tmp_path)
     assert [i.member.key for i in plan.items] == ["a", "b", "c"]
     results = [AudioWindowDataset(plan.items, SR, 1, 8000)[i] for i in range(3)]
-    assert isinstance(results[0], dict) and isinstance(results[1], dict)
+    assert isinstance(results[0], WindowSample) and isinstance(results[1], WindowSample)
     assert isinstance(results[2], Failure)  # its data runs past the end of the file

@@ -8,7 +8,7 @@ import boto3
 import pytest
 import torch
 
-from preencode.data import AudioWindowDataset, build_plan, parse_dataset_config, split_indices
+from preencode.data import AudioWindowDataset, WindowSample, build_plan, parse_dataset_config, split_indices
 from preencode.errors import DatasetError
 from tests.wds_files import sample_members, write_shard
 
@@ -71,11 +71,11 @@ def test_every_sample_read_once_from_s3(aws_env, tmp_path):
     for rank in range(2):
         for i in split_indices(len(ds), 2, rank):
             r = ds[i]
-            assert isinstance(r, dict), r
-            assert r["audio"].shape == (2, SR) and float(r["audio"].abs().max()) > 0.1
-            assert r["metadata"]["prompt"] == f"caption {r['metadata']['key']}"
-            assert r["metadata"]["input_fingerprint"]["etag"] == plan.items[r["index"]].fingerprint.etag
-            seen.append(r["metadata"]["key"])
+            assert isinstance(r, WindowSample), r
+            assert r.audio.shape == (2, SR) and float(r.audio.abs().max()) > 0.1
+            assert r.metadata["prompt"] == f"caption {r.metadata['key']}"
+            assert r.metadata["input_fingerprint"]["etag"] == plan.items[r.index].fingerprint.etag
+            seen.append(r.metadata["key"])
     assert seen == keys  # every sample once, in order
 
 
@@ -87,7 +87,7 @@ def test_dataloader_workers_read_s3(aws_env, tmp_path):
     plan = build_plan(parse_dataset_config({"dataset_type": "wds", "datasets": [{"id": "w", "s3_path": "s3://workers"}]}))
     ds = AudioWindowDataset(plan.items, SR, 1, 8000)
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
-    assert sorted(r["index"] for r in loader) == [0, 1, 2]
+    assert sorted(r.index for r in loader) == [0, 1, 2]
 
 
 def test_missing_bucket_is_a_user_error(aws_env):

@@ -1,23 +1,16 @@
-"""Splitting pending work over ranks, batching it, and collating samples and failure records."""
+"""Splitting pending work over ranks and batching it (batches are :class:`~preencode.data.audio_windows.WindowBatch`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import lightning.pytorch as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ...data.failures import Rejection
-
-
-def split_for_rank(pending: Sequence[int], world_size: int, rank: int) -> list[int]:
-    """Contiguous, balanced share of ``pending`` for ``rank``: every index exactly once over all ranks."""
-    n = len(pending)
-    start, stop = n * rank // world_size, n * (rank + 1) // world_size
-    return list(pending[start:stop])
+from ...data.audio_windows import collate
+from ...data.sharding import split_list
 
 
 class ListBatchSampler(Sampler[list[int]]):
@@ -29,33 +22,6 @@ class ListBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self.batches)
-
-
-def collate(items: list[Any]) -> dict[str, Any]:
-    """Collate dataset outputs: samples (dicts with ``audio`` ``[C, S]``) are stacked to ``[B, C, S]``;
-    failure and rejection records pass through as lists."""
-    samples, failures, rejected = [], [], []
-    for item in items:
-        if isinstance(item, dict) and "audio" in item:
-            samples.append(item)
-        elif isinstance(item, Rejection):
-            rejected.append(item.to_dict())  # plain dicts: Lightning cannot move frozen dataclasses
-        else:
-            failures.append(item.to_dict())
-    batch: dict[str, Any] = {"failures": failures, "rejected": rejected, "audio": None, "indices": [],
-                             "metadata": [], "lengths": None}
-    if samples:
-        batch["audio"] = torch.stack([torch.as_tensor(s["audio"]) for s in samples])
-        metas = []
-        for s in samples:
-            meta = dict(s["metadata"])
-            mask = torch.as_tensor(np.asarray(meta.pop("padding_mask")), dtype=torch.int8)
-            meta["_padding_mask_samples"] = mask
-            metas.append(meta)
-        batch["metadata"] = metas
-        batch["indices"] = [int(s["index"]) for s in samples]
-        batch["lengths"] = torch.tensor([int(m["_padding_mask_samples"].sum()) for m in metas])
-    return batch
 
 
 class EncodeDataModule(L.LightningDataModule):
@@ -84,7 +50,7 @@ class EncodeDataModule(L.LightningDataModule):
 
     def rank_order(self) -> list[int]:
         """This rank's share of the pending inputs, in processing order (shuffled with ``--shuffle``)."""
-        self.share = split_for_rank(self.pending, self.trainer.world_size, self.trainer.global_rank)
+        self.share = split_list(self.pending, self.trainer.world_size, self.trainer.global_rank)
         if not self.shuffle:
             return list(self.share)
         return [self.share[i] for i in np.random.default_rng(self.seed).permutation(len(self.share))]

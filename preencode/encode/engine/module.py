@@ -1,8 +1,8 @@
-"""The Lightning module that encodes batches: ``predict_step`` returns encoded samples for the writer."""
+"""The Lightning module that encodes batches: ``predict_step`` returns an :class:`EncodedBatch` for the writer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightning.pytorch as L
@@ -10,10 +10,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ...data.audio_windows import WindowBatch
+from ...data.failures import Failure, Rejection
 from ...models.autoencoder import AudioAutoencoder
 from ...store.meta import LatentMeta, json_safe
 from ...store.sample import EncodedSample
 from ..full_length.stitch import Stitcher, predict_chunks
+from ..full_length.stream import ChunkBatch
 from .posterior import bottleneck_outputs
 
 
@@ -24,6 +27,22 @@ class EncodeSettings:
     is_discrete: bool = False
     store_std: bool = False
     out_dtype: str = "float32"  # continuous latents on disk; tokens use the model's token dtype
+
+
+@dataclass
+class EncodedBatch:
+    """What ``predict_step`` hands to the writer for one batch.
+
+    Attributes:
+        samples: the encoded inputs, ready to write.
+        failures, rejections: the batch's inputs that gave no latent, with the reason.
+        audio_samples: samples of real audio the batch held (for the run's audio hours).
+    """
+
+    samples: list[EncodedSample] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    audio_samples: int = 0
 
 
 def resize_mask(mask: torch.Tensor, frames: int) -> list[int]:
@@ -51,24 +70,26 @@ class EncodeModule(L.LightningModule):
         return self.model.encode_pre_bottleneck(audio)
 
     @torch.inference_mode()
-    def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> dict[str, Any]:
-        if "chunks" in batch:
-            return predict_chunks(self.model, self.settings, self.stitcher, batch, self.device)
-        out: dict[str, Any] = {"samples": [], "failures": batch["failures"], "rejected": batch["rejected"]}
-        if batch["audio"] is None:
-            return out
-        model = self.model
-        audio = batch["audio"].to(self.device, model.dtype, non_blocking=True)
-        pre = self._pre_bottleneck(audio, batch["lengths"])
-        latents, std = bottleneck_outputs(model, self.settings, pre, batch["indices"])
-        for row, (index, meta) in enumerate(zip(batch["indices"], batch["metadata"])):
-            meta = dict(meta)
-            mask = meta.pop("_padding_mask_samples")
-            meta["padding_mask"] = resize_mask(mask, latents.shape[-1])
-            out["samples"].append(EncodedSample(index, np.ascontiguousarray(latents[row]),
-                                                LatentMeta.from_dict(json_safe(meta)),
-                                                None if std is None else np.ascontiguousarray(std[row])))
+    def predict_step(self, batch: WindowBatch | ChunkBatch, batch_idx: int = 0) -> EncodedBatch:
+        out = EncodedBatch(failures=batch.failures, rejections=batch.rejections, audio_samples=batch.audio_samples)
+        if isinstance(batch, ChunkBatch):
+            out.samples = predict_chunks(self.model, self.settings, self.stitcher, batch, self.device)
+        elif batch.audio is not None:
+            out.samples = self._encode_windows(batch)
         return out
+
+    def _encode_windows(self, batch: WindowBatch) -> list[EncodedSample]:
+        assert batch.audio is not None and batch.lengths is not None
+        model = self.model
+        audio = batch.audio.to(self.device, model.dtype, non_blocking=True)
+        pre = self._pre_bottleneck(audio, batch.lengths)
+        latents, std = bottleneck_outputs(model, self.settings, pre, batch.indices)
+        samples = []
+        for row, (index, meta, mask) in enumerate(zip(batch.indices, batch.metadata, batch.padding_masks)):
+            meta = {**meta, "padding_mask": resize_mask(mask, latents.shape[-1])}
+            samples.append(EncodedSample(index, np.ascontiguousarray(latents[row]), LatentMeta.from_dict(json_safe(meta)),
+                                         None if std is None else np.ascontiguousarray(std[row])))
+        return samples
 
     def configure_optimizers(self) -> None:
         return None

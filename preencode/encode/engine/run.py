@@ -19,11 +19,11 @@ from ...store.logs import manifest_line, read_jsonl, read_manifest, write_jsonl,
 from ...store.names import FAILURES, MANIFEST, REJECTED
 from ...store.writer import SampleWriter, open_writer
 from ..fast.setup import prepare_model
+from .sink import RankStats, WriteCallback
 from ..full_length.stream import FullLengthDataModule
 from .job import Job, parse_devices
 from .loader import EncodeDataModule
 from .module import EncodeModule, EncodeSettings
-from .sink import WriteCallback
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,7 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
     predict_started = time.monotonic()
     trainer.predict(module, datamodule=datamodule, return_predictions=False)
     predict_seconds = time.monotonic() - predict_started
-    stats = _gather({"encoded": writer.stats.encoded, "seconds": writer.stats.audio_seconds,
-                     "failures": writer.stats.failures, "rejected": writer.stats.rejected,
-                     "attempted": writer.stats.attempted})
+    stats: list[RankStats] = _gather(writer.stats)
     summary: dict[str, Any] = {}
     if trainer.global_rank == 0:
         summary = _finish(job, plan, preparer.skipped, stats, time.monotonic() - started)
@@ -126,17 +124,17 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
     return summary
 
 
-def _finish(job: Job, plan: Any, skipped: int, stats: list[dict], wall: float) -> dict[str, Any]:
+def _finish(job: Job, plan: Any, skipped: int, stats: list[RankStats], wall: float) -> dict[str, Any]:
     out = job.output
     clean_leftovers(out)
     done = done_indices(out)
-    attempted = {i for s in stats for i in s["attempted"]}
-    failures = [f for s in stats for f in s["failures"]] + [f.to_dict() for f in plan.failures]
+    attempted = {i for s in stats for i in s.attempted}
+    failures = [f for s in stats for f in s.failures] + [f.to_dict() for f in plan.failures]
     failures = _merge_log(out / FAILURES, failures, done, attempted)
-    rejected = _merge_log(out / REJECTED, [r for s in stats for r in s["rejected"]], done, attempted)
-    seconds = sum(s["seconds"] for s in stats)
+    rejected = _merge_log(out / REJECTED, [r for s in stats for r in s.rejected], done, attempted)
+    seconds = sum(s.audio_seconds for s in stats)
     return {
-        "output": str(out), "inputs": len(plan.items), "encoded": sum(s["encoded"] for s in stats),
+        "output": str(out), "inputs": len(plan.items), "encoded": sum(s.encoded for s in stats),
         "skipped": skipped, "failed": len(failures), "rejected": len(rejected), "complete": len(done),
         "audio_hours": seconds / 3600, "wall_seconds": wall, "realtime_factor": seconds / wall if wall else 0.0,
     }

@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from ...store.sample import EncodedSample
 from ...store.writer import NpyWriter, SampleWriter
+from .module import EncodedBatch
 from .progress import Progress
 
 #: Opens the writer of one rank folder.
@@ -70,14 +71,6 @@ class RankStats:
     attempted: list[int] = field(default_factory=list)
 
 
-def record_of(item: Any) -> dict[str, Any]:
-    if isinstance(item, dict):
-        return item
-    if hasattr(item, "to_dict"):
-        return item.to_dict()
-    return {"path": "?", "stage": "unknown", "reason": str(item)}
-
-
 class WriteCallback(BasePredictionWriter):
     """Writes each batch's samples under ``<output>/<global_rank>/`` as soon as it is encoded."""
 
@@ -100,29 +93,23 @@ class WriteCallback(BasePredictionWriter):
         note = f" (rank 0 of {trainer.world_size})" if trainer.world_size > 1 else ""
         self.progress = Progress(share, mode, note)
 
-    def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: Any,
+    def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: EncodedBatch,
                            batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         assert self.background is not None and self.progress is not None
-        seconds = 0.0
-        for sample in prediction["samples"]:
+        for sample in prediction.samples:
             self.background.put(sample)
             self.stats.attempted.append(sample.index)
-        if batch["lengths"] is not None:
-            seconds = float(batch["lengths"].sum()) / self.sample_rate
-        for item in prediction["failures"]:
-            rec = record_of(item)
-            self.stats.failures.append(rec)
-            if rec.get("index") is not None:
-                self.stats.attempted.append(int(rec["index"]))
-        for item in prediction["rejected"]:
-            rec = record_of(item)
-            self.stats.rejected.append(rec)
-            if rec.get("index") is not None:
-                self.stats.attempted.append(int(rec["index"]))
-        self.stats.encoded += len(prediction["samples"])
+        for failure in prediction.failures:
+            self.stats.failures.append(failure.to_dict())
+            if failure.index is not None:
+                self.stats.attempted.append(failure.index)
+        for rejection in prediction.rejections:
+            self.stats.rejected.append(rejection.to_dict())
+            self.stats.attempted.append(rejection.index)
+        seconds = prediction.audio_samples / self.sample_rate
+        self.stats.encoded += len(prediction.samples)
         self.stats.audio_seconds += seconds
-        n = len(prediction["samples"]) + len(prediction["failures"]) + len(prediction["rejected"])
-        self.progress.update(n, seconds)
+        self.progress.update(len(prediction.samples) + len(prediction.failures) + len(prediction.rejections), seconds)
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.progress is not None:

@@ -1,6 +1,6 @@
 """``--full-length``: encoding batches of chunks and stitching each input's frames back together.
 
-A batch (see :func:`preencode.encode.full_length.stream.collate_chunks`) holds chunks of one or more inputs;
+A batch (:class:`~preencode.encode.full_length.stream.ChunkBatch`) holds chunks of one or more inputs;
 an input's chunks arrive in order, possibly over several batches. Each chunk's kept pre-bottleneck
 frames are appended to its input's buffer; the input's last chunk completes it: the bottleneck then
 runs once over all its frames (posterior noise drawn for the whole input), giving one latent sequence.
@@ -9,7 +9,7 @@ runs once over all its frames (posterior noise drawn for the whole input), givin
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from ...models.autoencoder import AudioAutoencoder
 from ...store.meta import LatentMeta, json_safe
 from ...store.sample import EncodedSample
 from ..engine.posterior import bottleneck_outputs
+
+if TYPE_CHECKING:
+    from .stream import ChunkBatch
 
 
 class Stitcher:
@@ -73,30 +76,27 @@ def frame_mask(total: int, frames: int, ratio: int) -> list[int]:
     return [1 if j * ratio < total else 0 for j in range(frames)]
 
 
-def predict_chunks(model: AudioAutoencoder, settings: Any, stitcher: Stitcher, batch: dict[str, Any],
-                   device: torch.device) -> dict[str, Any]:
+def predict_chunks(model: AudioAutoencoder, settings: Any, stitcher: Stitcher, batch: ChunkBatch,
+                   device: torch.device) -> list[EncodedSample]:
     """Encode a batch of chunks; returns the :class:`EncodedSample` s of the inputs it completes."""
-    out: dict[str, Any] = {"samples": [], "failures": batch["failures"], "rejected": batch["rejected"]}
-    dropped = {int(r["index"]) for r in [*batch["failures"], *batch["rejected"]] if r.get("index") is not None}
+    dropped = {f.index for f in batch.failures if f.index is not None} | {r.index for r in batch.rejections}
     for index in dropped:  # inputs that failed or were rejected after some of their chunks
         stitcher.drop(index)
-    chunks = [c for c in batch["chunks"] if int(c["index"]) not in dropped]
+    chunks = [c for c in batch.chunks if c.index not in dropped]
+    samples: list[EncodedSample] = []
     if not chunks:
-        return out
-    audios = [c["audio"].to(device, model.dtype, non_blocking=True) for c in chunks]
+        return samples
+    audios = [c.audio.to(device, model.dtype, non_blocking=True) for c in chunks]
     pres = encode_grouped(model.encode_pre_bottleneck, audios)
     for chunk, pre in zip(chunks, pres):
-        index, lo = int(chunk["index"]), int(chunk["keep_offset"])
-        stitcher.add(index, int(chunk["frame_start"]), pre[:, lo: lo + int(chunk["keep"])])
-        final = chunk["final"]
-        if final is None:
+        stitcher.add(chunk.index, chunk.frame_start, pre[:, chunk.keep_offset: chunk.keep_offset + chunk.keep])
+        if chunk.metadata is None:  # not the input's last chunk
             continue
-        full = stitcher.finish(index)
-        latents, std = bottleneck_outputs(model, settings, full[None], [index])
-        meta = dict(final)
-        total = int(meta.pop("_total_samples"))
-        meta["padding_mask"] = frame_mask(total, latents.shape[-1], model.downsampling_ratio)
-        out["samples"].append(EncodedSample(index, np.ascontiguousarray(latents[0]),
-                                            LatentMeta.from_dict(json_safe(meta)),
-                                            None if std is None else np.ascontiguousarray(std[0])))
-    return out
+        full = stitcher.finish(chunk.index)
+        latents, std = bottleneck_outputs(model, settings, full[None], [chunk.index])
+        meta = dict(chunk.metadata)
+        meta["padding_mask"] = frame_mask(chunk.total_samples, latents.shape[-1], model.downsampling_ratio)
+        samples.append(EncodedSample(chunk.index, np.ascontiguousarray(latents[0]),
+                                     LatentMeta.from_dict(json_safe(meta)),
+                                     None if std is None else np.ascontiguousarray(std[0])))
+    return samples

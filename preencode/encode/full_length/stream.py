@@ -5,7 +5,9 @@ in blocks (:func:`preencode.audio.stream.stream_audio`) and cuts it into chunks
 (:func:`preencode.encode.full_length.chunks.iter_chunks`); at most one chunk plus one block of audio per worker is
 held, whatever the file's length. Chunks are batched in the worker: ``--batch-size`` counts chunks
 (windows of ``--sample-size`` plus their context), not files. The module stitches the chunks of an input
-(:mod:`preencode.encode.full_length.stitch`); an input's last chunk carries its metadata.
+(:mod:`preencode.encode.full_length.stitch`); an input's last chunk carries its metadata. Batches are
+:class:`ChunkBatch` es of :class:`StreamedChunk` s (not to be confused with the cut-out
+:class:`~preencode.encode.full_length.chunks.Chunk`, which a streamed chunk is made from).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,13 +26,65 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from ...audio import AudioLoadError, window_rng
 from ...data.audio_windows import AudioWindowDataset, _ItemFailed, item_metadata
 from ...data.failures import Failure, Rejection
-from ...data.sharding import split_range
+from ...data.sharding import split_list
 from .chunks import iter_chunks
 from ..engine.loader import EncodeDataModule
 
 log = logging.getLogger(__name__)
 
 _SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS, as preencode.audio.is_silent
+
+
+@dataclass(frozen=True)
+class StreamedChunk:
+    """A chunk of one input: its audio with context margins, and where its kept frames go.
+
+    Attributes:
+        index: the input's id.
+        audio: ``[C, L]``, the chunk plus its margins.
+        frame_start: the input's frame at which this chunk's kept frames start.
+        keep_offset: the first kept frame within this chunk's encoder output.
+        keep: how many frames are kept.
+        samples: the input's audio samples this chunk owns (for the run's audio count).
+        metadata: the input's metadata, on its last chunk only (None before).
+        total_samples: the input's length in samples, on its last chunk only.
+    """
+
+    index: int
+    audio: torch.Tensor
+    frame_start: int
+    keep_offset: int
+    keep: int
+    samples: int
+    metadata: dict[str, Any] | None = None
+    total_samples: int = 0
+
+    @property
+    def last(self) -> bool:
+        return self.metadata is not None
+
+
+@dataclass
+class ChunkBatch:
+    """Chunks of one or more inputs, and the failure and rejection records met while cutting them.
+
+    Lightning moves it to the device with :meth:`to` (the chunks' audio only).
+    """
+
+    chunks: list[StreamedChunk]
+    failures: list[Failure] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def audio_samples(self) -> int:
+        return sum(chunk.samples for chunk in self.chunks)
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> ChunkBatch:
+        return replace(self, chunks=[replace(c, audio=c.audio.to(device, non_blocking=non_blocking))
+                                     for c in self.chunks])
+
+    def pin_memory(self) -> ChunkBatch:
+        return replace(self, chunks=[replace(c, audio=c.audio.pin_memory()) for c in self.chunks])
 
 
 class FullLengthStream(IterableDataset):
@@ -50,25 +105,22 @@ class FullLengthStream(IterableDataset):
         self.chunk_size, self.margin, self.ratio, self.batch_size = chunk_size, margin, ratio, batch_size
         self.order: list[int] = []
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[ChunkBatch]:
         info = get_worker_info()
-        mine = self.order
-        if info is not None:
-            part = split_range(len(self.order), info.num_workers, info.id)
-            mine = self.order[part.start:part.stop]
-        records: list[Any] = []
+        mine = self.order if info is None else split_list(self.order, info.num_workers, info.id)
+        records: list[StreamedChunk | Failure | Rejection] = []
         chunks = 0
         for position in mine:
             for record in self.item_records(position):
                 records.append(record)
-                chunks += isinstance(record, dict)
+                chunks += isinstance(record, StreamedChunk)
                 if chunks >= self.batch_size:
                     yield collate_chunks(records)
                     records, chunks = [], 0
         if records:
             yield collate_chunks(records)
 
-    def item_records(self, position: int) -> Iterator[dict[str, Any] | Failure | Rejection]:
+    def item_records(self, position: int) -> Iterator[StreamedChunk | Failure | Rejection]:
         """The chunk records of one input, or (possibly after some chunks) its failure or rejection."""
         item = self.dataset.items[position]
         try:
@@ -81,7 +133,7 @@ class FullLengthStream(IterableDataset):
             log.exception("Unexpected error on %s", item.path)
             yield Failure(item.path, "decode", f"unexpected {type(err).__name__}: {err}", item.index, item.dataset_id)
 
-    def _chunks(self, item: Any) -> Iterator[dict[str, Any] | Rejection]:
+    def _chunks(self, item: Any) -> Iterator[StreamedChunk | Rejection]:
         from ...audio.stream import stream_audio
 
         ds = self.dataset
@@ -93,11 +145,11 @@ class FullLengthStream(IterableDataset):
             audio = torch.from_numpy(-chunk.audio if flip else chunk.audio)
             if first is None:  # what custom metadata sees: the first window
                 first = audio[:, chunk.keep_offset * self.ratio:][:, :self.chunk_size].clone()
-            owned = chunk.keep * self.ratio
+            owned, total = chunk.keep * self.ratio, 0
             final = None
-            if chunk.last:
-                owned = chunk.total - chunk.frame_start * self.ratio
-                final = self._metadata(item, extra, chunk.total, flip, first)
+            if chunk.total is not None:  # the last chunk
+                owned, total = chunk.total - chunk.frame_start * self.ratio, chunk.total
+                final = self._metadata(item, extra, total, flip, first)
                 if ds.drop_silent and peak.value < _SILENCE_PEAK:
                     yield Rejection(item.path, "silent: the file's peak is below -60 dBFS", item.index,
                                     item.dataset_id)
@@ -106,8 +158,7 @@ class FullLengthStream(IterableDataset):
                     yield Rejection(item.path, f"rejected by custom metadata module {item.custom_metadata_module}",
                                     item.index, item.dataset_id)
                     return
-            yield {"index": item.index, "audio": audio, "frame_start": chunk.frame_start,
-                   "keep_offset": chunk.keep_offset, "keep": chunk.keep, "samples": owned, "final": final}
+            yield StreamedChunk(item.index, audio, chunk.frame_start, chunk.keep_offset, chunk.keep, owned, final, total)
 
     def _metadata(self, item: Any, extra: dict[str, Any], total: int, flip: bool,
                   first: torch.Tensor) -> dict[str, Any]:
@@ -118,7 +169,6 @@ class FullLengthStream(IterableDataset):
             info["phase_inverted"] = flip
         if item.custom_metadata_module:
             info = ds._custom_metadata(item, info, first)
-        info["_total_samples"] = total
         return info
 
 
@@ -135,19 +185,14 @@ class _Peak:
             yield block
 
 
-def collate_chunks(records: list[Any]) -> dict[str, Any]:
-    """A batch of chunk records (dicts) and failure/rejection records (as plain dicts)."""
-    chunks = [r for r in records if isinstance(r, dict)]
-    return {
-        "chunks": chunks,
-        "failures": [r.to_dict() for r in records if isinstance(r, Failure)],
-        "rejected": [r.to_dict() for r in records if isinstance(r, Rejection)],
-        "audio": None, "indices": [], "metadata": [],
-        "lengths": torch.tensor([c["samples"] for c in chunks], dtype=torch.int64) if chunks else None,
-    }
+def collate_chunks(records: list[StreamedChunk | Failure | Rejection]) -> ChunkBatch:
+    """A batch of chunk records and failure/rejection records."""
+    return ChunkBatch(chunks=[r for r in records if isinstance(r, StreamedChunk)],
+                      failures=[r for r in records if isinstance(r, Failure)],
+                      rejections=[r for r in records if isinstance(r, Rejection)])
 
 
-def _as_is(batch: dict[str, Any]) -> dict[str, Any]:
+def _as_is(batch: ChunkBatch) -> ChunkBatch:
     return batch
 
 

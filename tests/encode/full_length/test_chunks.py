@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -115,17 +117,31 @@ def test_streamed_decoding_equals_whole_file_load(tmp_path, fmt, sr_in, channels
 
 
 def test_an_input_failing_after_some_chunks_leaves_nothing_behind(model):
-    from preencode.encode.engine.module import EncodeSettings
-    from preencode.encode.full_length.stitch import predict_chunks
+    from preencode.data.failures import Failure
+    from preencode.encode.engine.module import EncodeModule, EncodeSettings
+    from preencode.encode.full_length.stream import ChunkBatch, StreamedChunk
 
-    stitcher = Stitcher()
-    chunk = {"index": 4, "audio": torch.zeros(1, 512), "frame_start": 0, "keep_offset": 0, "keep": 32,
-             "samples": 256, "final": None}
-    settings = EncodeSettings(posterior="mean")
-    batch = {"chunks": [chunk], "failures": [], "rejected": []}
-    predict_chunks(model, settings, stitcher, batch, torch.device("cpu"))
-    assert stitcher.frames == {4: 32}
-    later = {"chunks": [dict(chunk, frame_start=32)], "failures": [{"index": 4, "path": "x"}], "rejected": []}
-    out = predict_chunks(model, settings, stitcher, later, torch.device("cpu"))
-    assert out["samples"] == [] and out["failures"] == later["failures"]
-    assert stitcher.partial == {} and stitcher.frames == {}
+    module = EncodeModule(model, EncodeSettings(posterior="mean"))
+    chunk = StreamedChunk(index=4, audio=torch.zeros(1, 512), frame_start=0, keep_offset=0, keep=32, samples=256)
+    out = module.predict_step(ChunkBatch([chunk]))
+    assert module.stitcher.frames == {4: 32} and out.samples == [] and out.audio_samples == 256
+    failure = Failure("x.wav", "decode", "truncated", index=4)
+    later = ChunkBatch([replace(chunk, frame_start=32)], failures=[failure])
+    out = module.predict_step(later)
+    assert out.samples == [] and out.failures == [failure]
+    assert module.stitcher.partial == {} and module.stitcher.frames == {}
+
+
+def test_the_last_chunk_completes_its_input_with_its_metadata(model):
+    from preencode.encode.engine.module import EncodeModule, EncodeSettings
+    from preencode.encode.full_length.stream import ChunkBatch, StreamedChunk
+
+    module = EncodeModule(model, EncodeSettings(posterior="mean"))
+    first = StreamedChunk(index=2, audio=torch.zeros(1, 256), frame_start=0, keep_offset=0, keep=32, samples=256)
+    last = StreamedChunk(index=2, audio=torch.zeros(1, 256), frame_start=32, keep_offset=0, keep=32, samples=100,
+                         metadata={"path": "a.wav"}, total_samples=356)
+    assert module.predict_step(ChunkBatch([first])).samples == []
+    (sample,) = module.predict_step(ChunkBatch([last])).samples
+    assert sample.index == 2 and sample.latent.shape[-1] == 64
+    assert list(sample.metadata) == ["path", "padding_mask"]
+    assert sample.metadata["padding_mask"] == [1] * 45 + [0] * 19  # frames starting past 356 samples
