@@ -119,15 +119,24 @@ def select_autoencoder_keys(state: dict[str, Tensor], expected: set[str], source
     return {k[len(best_prefix):]: v for k, v in state.items() if k.startswith(best_prefix)}
 
 
-def load_into(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
-    """Load ``state`` into ``model`` strictly.
+def load_strict(model: nn.Module, state: dict[str, Tensor], source: str, *, allow_missing: str = "") -> None:
+    """Load ``state`` into ``model``: every key present, none unknown, every shape the model's.
+
+    The one strict loader, for autoencoders and diffusion models alike. Values are cast to the
+    model's dtypes.
+
+    Args:
+        model: the module to fill.
+        state: tensors by key (see :func:`load_state_dict_file`).
+        source: the checkpoint's path, for the message.
+        allow_missing: a key prefix that may be absent from ``state`` (e.g. ``"pretransform."`` when
+            those weights come from another checkpoint); those parameters keep their values.
 
     Raises:
         CheckpointError: listing missing keys, unexpected keys and shape mismatches (10 of each at most).
     """
     own = model.state_dict()
-    state = select_autoencoder_keys(state, set(own), source)
-    missing = sorted(set(own) - state.keys())
+    missing = sorted(k for k in set(own) - state.keys() if not (allow_missing and k.startswith(allow_missing)))
     unexpected = sorted(state.keys() - set(own))
     mismatched = [f"{k} (checkpoint {list(state[k].shape)}, model {list(own[k].shape)})"
                   for k in own if k in state and state[k].shape != own[k].shape]
@@ -142,7 +151,12 @@ def load_into(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
         raise CheckpointError(
             f"Checkpoint {source} does not match the model config ({'; '.join(parts)}).",
             "Pass the config that was trained with this checkpoint (or the checkpoint of this config).")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=not allow_missing)
+
+
+def load_autoencoder_state(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
+    """:func:`load_strict` for an autoencoder, taking the autoencoder part of a wrapped checkpoint."""
+    load_strict(model, select_autoencoder_keys(state, set(model.state_dict()), source), source)
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -187,7 +201,7 @@ def load_autoencoder(model_config: str | Path | dict | AutoencoderConfig, ckpt_p
     config = model_config if isinstance(model_config, AutoencoderConfig) else load_autoencoder_config(model_config)
     state = load_state_dict_file(ckpt_path)
     model = build_autoencoder(config)
-    load_into(model, state, str(ckpt_path))
+    load_autoencoder_state(model, state, str(ckpt_path))
     model.eval().requires_grad_(False).fold_weight_norm()
     target = resolve_device(device)
     model.to(target)

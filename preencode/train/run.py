@@ -11,7 +11,8 @@ import torch
 from ..data.config import DatasetConfig, load_dataset_config
 from ..data.loaders import build_pre_encoded_dataset, make_loader
 from ..data.pre_encoded import latent_channels
-from ..errors import CheckpointError, DatasetError, UserError
+from ..errors import DatasetError, UserError
+from ..models.checkpoint import load_autoencoder_state, load_state_dict_file, load_strict
 from .audio_batches import build_audio_dataset
 from .config import DiffusionModelConfig, load_model_config
 from .demos import DemoCallback
@@ -48,43 +49,18 @@ def build_dataset(model: DiffusionModelConfig, data: DatasetConfig, seed: int) -
     return build_audio_dataset(data, model.sample_rate, model.sample_size, model.audio_channels, seed=seed)
 
 
-def load_state(path: str) -> dict[str, torch.Tensor]:
-    from ..models.checkpoint import load_state_dict_file
-
-    return load_state_dict_file(path)
-
-
-def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str, allow_missing: str = "") -> None:
-    """Strict loading; only keys starting with ``allow_missing`` (when given) may be missing.
-
-    Raises:
-        CheckpointError: naming missing, unexpected and mis-shaped keys.
-    """
-    own = module.state_dict()
-    missing = sorted(k for k in own.keys() - state.keys() if not (allow_missing and k.startswith(allow_missing)))
-    unexpected = sorted(state.keys() - own.keys())
-    shapes = sorted(k for k in own.keys() & state.keys() if own[k].shape != state[k].shape)
-    if missing or unexpected or shapes:
-        parts = [f"{len(v)} {n}: {', '.join(v[:5])}" for n, v in
-                 (("missing", missing), ("unexpected", unexpected), ("with another shape", shapes)) if v]
-        raise CheckpointError(f"Checkpoint {source} does not match the model config ({'; '.join(parts)}).",
-                              "Pass the model config that this checkpoint was trained with.")
-    module.load_state_dict(state, strict=False)
-
-
 def build_module(opts: TrainOptions, config: DiffusionModelConfig) -> LatentDiffusionModule:
     module = LatentDiffusionModule(config)
     if opts.pretrained_ckpt_path:
-        load_strict(module.model, load_state(opts.pretrained_ckpt_path), opts.pretrained_ckpt_path,
+        load_strict(module.model, load_state_dict_file(opts.pretrained_ckpt_path), opts.pretrained_ckpt_path,
                     allow_missing="pretransform." if opts.pretransform_ckpt_path else "")
         if module.ema is not None:
             module.ema.shadow.load_state_dict(module.model.model.state_dict())
     if opts.pretransform_ckpt_path:
         if module.model.pretransform is None:
             raise UserError("--pretransform-ckpt-path was given but the model config has no pretransform.")
-        from ..models.checkpoint import load_into
-
-        load_into(module.model.pretransform.model, load_state(opts.pretransform_ckpt_path), opts.pretransform_ckpt_path)
+        load_autoencoder_state(module.model.pretransform.model, load_state_dict_file(opts.pretransform_ckpt_path),
+                               opts.pretransform_ckpt_path)
     elif module.model.pretransform is not None and not opts.pretrained_ckpt_path and not opts.ckpt_path:
         log.warning("No --pretransform-ckpt-path: the pretransform has random weights, so demos (and on-the-fly "
                     "encoding) are meaningless.")

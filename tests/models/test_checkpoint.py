@@ -79,6 +79,35 @@ def test_config_checkpoint_mismatch_lists_at_most_ten_keys(trained, tmp_path):
     assert "more" in str(err.value) and "does not match the model config" in str(err.value)
 
 
+class _WithPretransform(torch.nn.Module):
+    """A diffusion-model-like module: its own layers plus an autoencoder under ``pretransform.``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = torch.nn.Linear(3, 2)
+        self.pretransform = torch.nn.Linear(2, 2)
+
+
+def test_one_strict_loader_allows_only_the_named_prefix_to_be_missing():
+    from preencode.models.checkpoint import load_strict
+
+    source, target = _WithPretransform(), _WithPretransform()
+    own = {k: v for k, v in source.state_dict().items() if k.startswith("model.")}
+    load_strict(target, own, "model.ckpt", allow_missing="pretransform.")
+    torch.testing.assert_close(target.model.weight, source.model.weight)
+    assert not torch.equal(target.pretransform.weight, source.pretransform.weight)  # kept its own values
+    with pytest.raises(CheckpointError, match=r"model.ckpt does not match .*2 missing: pretransform.bias, "
+                                              r"pretransform.weight"):
+        load_strict(target, own, "model.ckpt")
+    with pytest.raises(CheckpointError, match=r"1 missing: model.bias"):
+        load_strict(target, {k: v for k, v in own.items() if k != "model.bias"}, "model.ckpt",
+                    allow_missing="pretransform.")
+    bad = {**source.state_dict(), "model.weight": torch.zeros(2, 4), "extra": torch.zeros(1)}
+    with pytest.raises(CheckpointError, match=r"1 unexpected: extra; 1 with another shape: model.weight "
+                                              r"\(checkpoint \[2, 4\], model \[2, 3\]\)"):
+        load_strict(target, bad, "model.ckpt", allow_missing="pretransform.")
+
+
 def test_malicious_pickle_is_refused_without_running_code(tmp_path, trained):
     marker = tmp_path / "pwned"
 

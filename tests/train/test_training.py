@@ -95,6 +95,30 @@ def test_unwrap_writes_state_dict_safetensors_and_config(tmp_path):
     assert "model_type" in cfg_path.read_text()
 
 
+def test_pretrained_and_pretransform_weights_load_strictly(tmp_path):
+    from preencode.errors import CheckpointError
+    from preencode.train.config import load_model_config
+
+    opts = options(tmp_path, 1, model=model_config(demo=None))
+    config = load_model_config(opts.model_config)
+    source = build_module(opts, config)
+    with torch.no_grad():
+        for p in source.model.parameters():
+            p.normal_()
+    state = source.model.state_dict()
+    torch.save({"state_dict": state}, tmp_path / "full.ckpt")
+    torch.save({"state_dict": {k: v for k, v in state.items() if not k.startswith("pretransform.")}},
+               tmp_path / "dit.ckpt")
+    torch.save({"state_dict": {k[len("pretransform.model."):]: v for k, v in state.items()
+                               if k.startswith("pretransform.model.")}}, tmp_path / "vae.ckpt")
+    for kw in ({"pretrained_ckpt_path": str(tmp_path / "full.ckpt")},
+               {"pretrained_ckpt_path": str(tmp_path / "dit.ckpt"), "pretransform_ckpt_path": str(tmp_path / "vae.ckpt")}):
+        loaded = build_module(TrainOptions(**{**opts.__dict__, **kw}), config)
+        assert all(torch.equal(v, loaded.model.state_dict()[k]) for k, v in state.items())
+    with pytest.raises(CheckpointError, match="missing: pretransform"):  # its weights must come from somewhere
+        build_module(TrainOptions(**{**opts.__dict__, "pretrained_ckpt_path": str(tmp_path / "dit.ckpt")}), config)
+
+
 def test_demos_are_written(tmp_path):
     cfg = model_config()
     cfg["training"]["demo"].update(demo_every=2, demo_steps=2)
