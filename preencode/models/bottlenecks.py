@@ -7,14 +7,13 @@ many channels it expects from the encoder (:meth:`Bottleneck.input_channels`).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..errors import UserError
+from .bottleneck_config import BottleneckConfig, DacRvqSettings, FsqSettings, TanhSettings
 from .layers import WNConv1d
 
 POSTERIORS = ("sample", "mean")
@@ -107,12 +106,8 @@ class DACRVQBottleneck(DiscreteBottleneck):
     """Residual vector quantisation in the layout of stable-audio-tools' ``dac_rvq``."""
 
     def __init__(self, input_dim: int = 512, n_codebooks: int = 9, codebook_size: int = 1024,
-                 codebook_dim: int | list[int] = 8, quantizer_dropout: float = 0.0,
-                 quantize_on_decode: bool = False, noise_augment_dim: int = 0) -> None:
+                 codebook_dim: int | list[int] = 8) -> None:
         super().__init__()
-        if noise_augment_dim or quantize_on_decode:
-            raise UserError("dac_rvq options 'noise_augment_dim' and 'quantize_on_decode' are not supported.",
-                            "Remove them from model.bottleneck.config.")
         dims = codebook_dim if isinstance(codebook_dim, list) else [codebook_dim] * n_codebooks
         self.num_quantizers, self.codebook_size = n_codebooks, codebook_size
         self.quantizer = nn.Module()
@@ -142,11 +137,8 @@ class FSQBottleneck(DiscreteBottleneck):
     ``quantizer.project_in``/``project_out`` map to and from the quantised space.
     """
 
-    def __init__(self, levels: list[int], dim: int | None = None, num_codebooks: int = 1,
-                 noise_augment_dim: int = 0, **unused: Any) -> None:
+    def __init__(self, levels: list[int], dim: int | None = None, num_codebooks: int = 1) -> None:
         super().__init__()
-        if noise_augment_dim:
-            raise UserError("fsq option 'noise_augment_dim' is not supported.", "Remove it from the config.")
         self.levels = list(levels)
         self.num_quantizers = num_codebooks
         self.codebook_size = math.prod(self.levels)
@@ -183,23 +175,20 @@ class FSQBottleneck(DiscreteBottleneck):
         return self._quantize(x)[1]
 
 
-def build_bottleneck(kind: str | None, config: dict[str, Any]) -> Bottleneck:
-    """Build a bottleneck from ``model.bottleneck`` (``kind`` None means no bottleneck)."""
-    if kind is None:
+def build_bottleneck(config: BottleneckConfig) -> Bottleneck:
+    """Build the bottleneck of a validated ``model.bottleneck`` (type None: no bottleneck)."""
+    settings = config.settings
+    if config.type == "vae":
+        return VAEBottleneck()
+    if config.type in ("l2_norm", "l2"):
+        return L2Bottleneck()
+    if isinstance(settings, TanhSettings):
+        return TanhBottleneck(settings.scale)
+    if isinstance(settings, DacRvqSettings):
+        return DACRVQBottleneck(settings.input_dim, settings.n_codebooks, settings.codebook_size,
+                                list(settings.codebook_dims))
+    if isinstance(settings, FsqSettings):
+        return FSQBottleneck(list(settings.levels), settings.dim, settings.num_codebooks)
+    if config.type is None:
         return Bottleneck()
-    try:
-        if kind == "vae":
-            return VAEBottleneck()
-        if kind == "tanh":
-            return TanhBottleneck(**config)
-        if kind in ("l2_norm", "l2"):
-            return L2Bottleneck()
-        if kind == "dac_rvq":
-            return DACRVQBottleneck(**config)
-        if kind == "fsq":
-            return FSQBottleneck(**config)
-    except TypeError as err:
-        raise UserError(f"model.bottleneck.config: invalid settings for a {kind!r} bottleneck ({err}).",
-                        "Check the option names against stable-audio-tools' bottleneck config.") from err
-    raise UserError(f"model.bottleneck.type: unknown bottleneck {kind!r}.",
-                    "Valid: vae, tanh, l2_norm, dac_rvq, fsq.")
+    raise ValueError(f"bottleneck {config.type!r} has no settings; parse the config with parse_bottleneck")

@@ -12,16 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from ..schema import Node, Problems, load_json
+from .bottleneck_config import BottleneckConfig, DacRvqSettings, parse_bottleneck
 
 ENCODER_TYPES = ("oobleck",)
 DECODER_TYPES = ("oobleck",)
-CONTINUOUS_BOTTLENECKS = ("vae", "tanh", "l2_norm", "l2")
-#: Discrete bottleneck type -> the setting that counts its quantizers (rows of a token array), and
-#: stable-audio-tools' default for it.
-QUANTIZER_SETTINGS: dict[str, tuple[str, int]] = {"dac_rvq": ("n_codebooks", 9), "fsq": ("num_codebooks", 1)}
-DAC_RVQ_DEFAULT_CODEBOOK_SIZE = 1024
-DISCRETE_BOTTLENECKS = tuple(QUANTIZER_SETTINGS)
-BOTTLENECK_TYPES = CONTINUOUS_BOTTLENECKS + DISCRETE_BOTTLENECKS
 
 # Top-level sections that matter for training only; accepted and ignored.
 _IGNORED_TOP_LEVEL = ("training", "sample_size", "demo")
@@ -52,35 +46,6 @@ class OobleckConfig:
     def widths(self) -> list[int]:
         """Channel widths per stage, ``[channels * m for m in [1] + c_mults]``."""
         return [self.channels * m for m in (1, *self.c_mults)]
-
-
-@dataclass(frozen=True)
-class BottleneckConfig:
-    type: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_discrete(self) -> bool:
-        return self.type in DISCRETE_BOTTLENECKS
-
-    @property
-    def num_quantizers(self) -> Any:
-        """The number of quantizers of a discrete bottleneck as configured (its default when not given;
-        not validated here); ``None`` for a continuous one."""
-        if self.type not in QUANTIZER_SETTINGS:
-            return None
-        name, default = QUANTIZER_SETTINGS[self.type]
-        return self.config.get(name, default)
-
-    @property
-    def codebook_size(self) -> Any:
-        """Token values per quantizer of a discrete bottleneck as configured (not validated here): ``fsq``: the
-        product of its ``levels``; ``dac_rvq``: ``codebook_size``. ``None`` for a continuous one."""
-        if self.type == "fsq":
-            return math.prod(self.config.get("levels", [1]))
-        if self.type == "dac_rvq":
-            return self.config.get("codebook_size", DAC_RVQ_DEFAULT_CODEBOOK_SIZE)
-        return None
 
 
 @dataclass(frozen=True)
@@ -122,7 +87,7 @@ def parse_autoencoder_config(data: Any, source: str = "model config") -> Autoenc
     io_channels = model.int("io_channels", minimum=1)
     in_channels = model.int("in_channels", None, minimum=1)
     out_channels = model.int("out_channels", None, minimum=1)
-    bottleneck = _parse_bottleneck(model.obj("bottleneck", required=False))
+    bottleneck = parse_bottleneck(model.obj("bottleneck", required=False))
     encoder_type, encoder = _parse_coder(model.obj("encoder"), "encoder", ENCODER_TYPES)
     decoder_type, decoder = _parse_coder(model.obj("decoder"), "decoder", DECODER_TYPES)
     if model.has("pretransform"):
@@ -179,15 +144,6 @@ def _parse_coder(node: Node | None, role: str, types: tuple[str, ...]) -> tuple[
     return kind, parsed
 
 
-def _parse_bottleneck(node: Node | None) -> BottleneckConfig:
-    if node is None:
-        return BottleneckConfig()
-    kind = node.choice("type", BOTTLENECK_TYPES, what="bottleneck type")
-    cfg = node.obj("config", required=False)
-    node.check_unknown()
-    return BottleneckConfig(type=kind, config=dict(cfg.data) if cfg else {})
-
-
 def _check_consistency(model: Node, enc: OobleckConfig, dec: OobleckConfig, bottleneck: BottleneckConfig,
                        latent_dim: int, ratio: int, in_channels: int, out_channels: int) -> None:
     if enc.hop != ratio:
@@ -198,9 +154,8 @@ def _check_consistency(model: Node, enc: OobleckConfig, dec: OobleckConfig, bott
                       f"{ratio}, got {list(dec.strides)} (product {dec.hop})")
     if bottleneck.type == "vae":
         expected, why = 2 * latent_dim, "2 x latent_dim for a vae bottleneck (mean and scale)"
-    elif bottleneck.type == "dac_rvq":
-        expected = bottleneck.config.get("input_dim", latent_dim)
-        why = "the dac_rvq bottleneck's input_dim"
+    elif isinstance(bottleneck.settings, DacRvqSettings):
+        expected, why = bottleneck.settings.input_dim, "the dac_rvq bottleneck's input_dim"
     else:
         expected, why = latent_dim, "latent_dim"
     if enc.latent_dim != expected:

@@ -24,5 +24,5 @@ def build_autoencoder(config: AutoencoderConfig | dict[str, Any] | str | Path) -
         config = load_autoencoder_config(config)
     encoder = OobleckEncoder(config.encoder)
     decoder = OobleckDecoder(config.decoder)
-    bottleneck = build_bottleneck(config.bottleneck.type, config.bottleneck.config)
+    bottleneck = build_bottleneck(config.bottleneck)
     return AudioAutoencoder(config, encoder, decoder, bottleneck)

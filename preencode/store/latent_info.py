@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..models.config import DISCRETE_BOTTLENECKS, BottleneckConfig
+from ..models.bottleneck_config import DISCRETE_BOTTLENECKS, parse_bottleneck
+from ..schema import Node
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ def latent_from_model_config(config: Any, source: str, is_discrete: bool | None 
     kind = bottleneck.get("type")
     kind = kind if isinstance(kind, str) else None
     discrete = kind in DISCRETE_BOTTLENECKS if kind is not None else is_discrete
-    quantizers = _int(BottleneckConfig(type=kind, config=_section(bottleneck, "config")).num_quantizers)
+    # Parsed leniently (problems ignored): a stored config only needs to say how many rows a token array has.
+    quantizers = _int(parse_bottleneck(Node(bottleneck, "bottleneck")).num_quantizers) if discrete else None
     return LatentInfo(
         latent_dim=_int(model.get("latent_dim")),
         downsampling_ratio=_int(model.get("downsampling_ratio")),

@@ -71,7 +71,7 @@ def check_lightning(opts: EncodeOptions) -> None:
 
 def token_layout(config: AutoencoderConfig) -> tuple[int, int, str]:
     """(num_quantizers, codebook_size, numpy dtype name) of a discrete model, from its config."""
-    count, size = int(config.bottleneck.num_quantizers), int(config.bottleneck.codebook_size)
+    count, size = config.bottleneck.num_quantizers or 1, config.bottleneck.codebook_size or 1
     dtype = next(d for d in ("uint8", "uint16", "int32", "int64") if size - 1 <= np.iinfo(d).max)
     return count, size, dtype
 
