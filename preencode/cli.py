@@ -116,7 +116,7 @@ def build_parser(prog: str = PROG, progs: Mapping[str, str] | None = None) -> Ar
         _load(command.add_arguments)(sub)
         # SUPPRESS: an absent --debug after the command keeps the value given before it.
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
-        sub.set_defaults(prog=sub.prog)
+        sub.set_defaults(command_prog=sub.prog)
     return parser
 
 
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None, *, command: str | None = None, prog:
         return _output_closed()
     setup_logging(args.debug)
     run = _load(COMMANDS[args.command].run)
-    return guarded(lambda: run(args), args.prog, debug=args.debug)
+    return guarded(lambda: run(args), args.command_prog, debug=args.debug)
 
 
 def guarded(body: Callable[[], int], prog: str, debug: bool = False) -> int:
