@@ -71,7 +71,8 @@ _DEBUG_HELP = "show the traceback of an error"
 
 def _load(ref: str) -> Callable[..., Any]:
     module, _, name = ref.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return function
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -182,15 +183,27 @@ def _output_closed() -> int:
     return EXIT_OK
 
 
+# Lightning sets its package loggers to INFO when it is imported (after this setup, since it is imported
+# lazily), so the loggers that print its banner, tips and per-rank notices are muted by name as well.
+_LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning")
+_LIGHTNING_CHATTER = (
+    "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.distributed", "lightning.fabric.utilities.seed",
+    "lightning.pytorch.trainer.connectors.checkpoint_connector",
+    "lightning.pytorch.trainer.connectors.signal_connector", "lightning.fabric.strategies.launchers.subprocess_script",
+)
+
+
 def setup_logging(debug: bool = False) -> None:
     """The command line's logging: our messages as plain lines on stderr; with ``debug``, every level
     with logger names. Lightning's banner (GPU available, tips) and warnings about our own loader
-    setup are muted unless ``debug``; this is the only place that does it."""
+    setup are muted unless ``debug``; this is the only place that does it, whenever Lightning is
+    imported."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s" if debug else "%(message)s",
                         stream=sys.stderr)
     if not debug:
-        for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        for name in _LIGHTNING_LOGGERS + _LIGHTNING_CHATTER:
             logging.getLogger(name).setLevel(logging.WARNING)
         warnings.filterwarnings("ignore", message=".*custom batch sampler.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
