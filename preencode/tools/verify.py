@@ -11,7 +11,6 @@ The files are listed and read by :mod:`preencode.store.reader`, as the training 
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,8 @@ import numpy as np
 
 from ..store.latent_info import LatentInfo
 from ..store.logs import read_jsonl
-from ..store.names import DETAILS, FAILURES, LATENT, MANIFEST, META, REJECTED, SAMPLE_SUFFIXES, STD, is_id
+from ..store.names import FAILURES, LATENT, MANIFEST, META, REJECTED, SAMPLE_SUFFIXES, STD, is_id
 from ..store.reader import ReadError, Record, Tree, iter_records, open_tree
-from .cli import run_tool
 from .failures import read_failure_log
 
 log = logging.getLogger(__name__)

@@ -143,5 +143,5 @@ def test_the_last_chunk_completes_its_input_with_its_metadata(model):
     assert module.predict_step(ChunkBatch([first])).samples == []
     (sample,) = module.predict_step(ChunkBatch([last])).samples
     assert sample.index == 2 and sample.latent.shape[-1] == 64
-    assert list(sample.metadata) == ["path", "padding_mask"]
-    assert sample.metadata["padding_mask"] == [1] * 45 + [0] * 19  # frames starting past 356 samples
+    assert list(sample.meta.to_dict()) == ["path", "padding_mask"]
+    assert sample.meta.to_dict()["padding_mask"] == [1] * 45 + [0] * 19  # frames starting past 356 samples
