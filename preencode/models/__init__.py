@@ -1,1 +1,1 @@
-"""models package."""
+"""Models: autoencoder configs and networks, bottlenecks, strict checkpoint loading."""

@@ -1,1 +1,1 @@
-"""engine package."""
+"""An encode job: options, validation, the Lightning data and predict modules, writing, progress, summary."""

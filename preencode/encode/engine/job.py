@@ -11,8 +11,8 @@ import numpy as np
 
 from ...data.config import DatasetConfig, load_dataset_config
 from ...errors import UserError
-from ...models.config import AutoencoderConfig, parse_autoencoder_config
 from ...models.checkpoint import file_sha256
+from ...models.config import AutoencoderConfig, parse_autoencoder_config
 from ...schema import load_json
 from ...store.details import build_details, check_compatible
 from .options import EncodeOptions
@@ -88,6 +88,7 @@ def validate(opts: EncodeOptions) -> Job:
     if not opts.ckpt_path:
         raise UserError("--ckpt-path is required; refusing to encode with random weights.",
                         "Pass the unwrapped autoencoder checkpoint (vae_model.ckpt).")
+    ckpt_path = opts.ckpt_path
     raw_model = load_json(opts.model_config, "Model config")
     model_config = parse_autoencoder_config(raw_model, source=opts.model_config)
     dataset_config = load_dataset_config(opts.dataset_config)
@@ -121,7 +122,7 @@ def validate(opts: EncodeOptions) -> Job:
                         "failures back).", "Use --strategy ddp (or auto), launched directly, by torchrun or SLURM.")
     if opts.output_format != "wds" and (opts.shard_size != 1000 or opts.shard_bytes):
         log.warning("--shard-size/--shard-bytes only apply with --output-format wds; ignored.")
-    ckpt = Path(opts.ckpt_path)
+    ckpt = Path(ckpt_path)
     if not ckpt.is_file():
         raise UserError(f"Checkpoint not found: {ckpt}.", "Check --ckpt-path.")
     output = Path(opts.output_path)

@@ -1,8 +1,14 @@
-"""Splitting pending work over ranks and batching it (batches are :class:`~preencode.data.audio_windows.WindowBatch`)."""
+"""Splitting pending work over ranks and batching it: the Lightning data modules of an encode job.
+
+Windows come in :class:`~preencode.data.audio_windows.WindowBatch` es built here; ``--full-length``
+chunks in :class:`~preencode.encode.full_length.stream.ChunkBatch` es built by the streaming dataset.
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import lightning.pytorch as L
 import numpy as np
@@ -11,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ...data.audio_windows import collate
 from ...data.sharding import split_list
+from ..full_length.stream import FullLengthStream
 
 
 class ListBatchSampler(Sampler[list[int]]):
@@ -44,13 +51,21 @@ class EncodeDataModule(L.LightningDataModule):
         self.on_setup = on_setup
         self.share: list[int] = []
 
+    @property
+    def attached_trainer(self) -> L.Trainer:
+        """The Trainer running this module (Lightning sets it before ``setup``)."""
+        if self.trainer is None:
+            raise RuntimeError("the data module is not attached to a Trainer")
+        return self.trainer
+
     def setup(self, stage: str) -> None:
         if self.on_setup is not None:
-            self.on_setup(self.trainer)
+            self.on_setup(self.attached_trainer)
 
     def rank_order(self) -> list[int]:
         """This rank's share of the pending inputs, in processing order (shuffled with ``--shuffle``)."""
-        self.share = split_list(self.pending, self.trainer.world_size, self.trainer.global_rank)
+        trainer = self.attached_trainer
+        self.share = split_list(self.pending, trainer.world_size, trainer.global_rank)
         if not self.shuffle:
             return list(self.share)
         return [self.share[i] for i in np.random.default_rng(self.seed).permutation(len(self.share))]
@@ -65,3 +80,25 @@ class EncodeDataModule(L.LightningDataModule):
 
 def _chunks(order: list[int], size: int) -> list[list[int]]:
     return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+def _as_is(batch: Any) -> Any:
+    return batch
+
+
+class FullLengthDataModule(EncodeDataModule):
+    """:class:`EncodeDataModule` whose loader streams the rank's share of inputs in chunks.
+
+    ``dataset`` is a :class:`FullLengthStream`; ``--shuffle`` shuffles the order of files.
+    """
+
+    def predict_dataloader(self) -> DataLoader:
+        if not isinstance(self.dataset, FullLengthStream):
+            raise TypeError(f"expected a FullLengthStream, got {type(self.dataset).__name__}")
+        self.dataset.order = self.rank_order()
+        # Batches are built by the dataset (batch_size=None): Lightning cannot list their indices, which
+        # the writer does not use.
+        warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
+        return DataLoader(self.dataset, batch_size=None, num_workers=self.num_workers, collate_fn=_as_is,
+                          pin_memory=torch.cuda.is_available(), persistent_workers=False,
+                          prefetch_factor=2 if self.num_workers else None)

@@ -47,8 +47,8 @@ def encode(opts: EncodeOptions) -> int:
     from ...data.audio_windows import AudioWindowDataset
     from ...data.plan import build_plan
     from ...models.checkpoint import load_autoencoder
-    from ..fast.setup import batching_for
     from .run import run
+    from .speed import batching_for
 
     # The checkpoint is checked (strictly) before the dataset is scanned, which can take long.
     model = load_autoencoder(job.model_config, opts.ckpt_path, half=opts.model_half, device="cpu")

@@ -17,7 +17,7 @@ from ...store.meta import LatentMeta, json_safe
 from ...store.sample import EncodedSample
 from ..full_length.stitch import Stitcher, predict_chunks
 from ..full_length.stream import ChunkBatch
-from .posterior import bottleneck_outputs
+from ..posterior import bottleneck_outputs
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,10 @@ class EncodeModule(L.LightningModule):
         pre = self._pre_bottleneck(audio, batch.lengths)
         latents, std = bottleneck_outputs(model, self.settings, pre, batch.indices)
         samples = []
-        for row, (index, meta, mask) in enumerate(zip(batch.indices, batch.metadata, batch.padding_masks)):
+        for row, (index, meta, mask) in enumerate(zip(batch.indices, batch.metadata, batch.padding_masks, strict=True)):
             meta = {**meta, "padding_mask": resize_mask(mask, latents.shape[-1])}
-            samples.append(EncodedSample(index, np.ascontiguousarray(latents[row]), LatentMeta.from_dict(json_safe(meta)),
+            samples.append(EncodedSample(index, np.ascontiguousarray(latents[row]),
+                                         LatentMeta.from_dict(json_safe(meta)),
                                          None if std is None else np.ascontiguousarray(std[row])))
         return samples
 

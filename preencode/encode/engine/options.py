@@ -70,7 +70,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     spec.add_argument("--num-nodes", type=positive_int, default=1, help="number of nodes")
     spec.add_argument("--num-workers", type=non_negative_int, default=4, help="data loader worker processes")
     spec.add_argument("--strategy", default="auto", help="Lightning strategy (auto, ddp, ...)")
-    spec.add_argument("--limit-batches", type=positive_int, default=None, help="encode at most this many batches per rank")
+    spec.add_argument("--limit-batches", type=positive_int, default=None,
+                      help="encode at most this many batches per rank")
     spec.add_argument("--shuffle", action="store_true", help="shuffle the processing order (ids do not change)")
     ours = p.add_argument_group("preencode options")
     ours.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, cuda, mps")
@@ -88,7 +89,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       "chunks of --sample-size (then --batch-size counts chunks)")
     ours.add_argument("--output-format", choices=("npy", "wds"), default="npy",
                       help="npy: the spec's <rank>/<id>.npy + .json; wds: WebDataset tar shards per rank")
-    ours.add_argument("--shard-size", type=positive_int, default=1000, help="samples per tar shard (--output-format wds)")
+    ours.add_argument("--shard-size", type=positive_int, default=1000,
+                      help="samples per tar shard (--output-format wds)")
     ours.add_argument("--shard-bytes", type=positive_int, default=None,
                       help="also close a shard once it holds this many bytes (--output-format wds)")
     ours.add_argument("--store-std", action="store_true",

@@ -18,12 +18,11 @@ from ...store.layout import clean_leftovers, done_indices, remove_output
 from ...store.logs import manifest_line, read_jsonl, read_manifest, write_jsonl, write_manifest
 from ...store.names import FAILURES, MANIFEST, REJECTED
 from ...store.writer import SampleWriter, open_writer
-from ..fast.setup import prepare_model
-from .sink import RankStats, WriteCallback
-from ..full_length.stream import FullLengthDataModule
 from .job import Job, parse_devices
-from .loader import EncodeDataModule
+from .loader import EncodeDataModule, FullLengthDataModule
 from .module import EncodeModule, EncodeSettings
+from .sink import RankStats, WriteCallback
+from .speed import prepare_model
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def manifest_lines(items: list[Any]) -> list[str]:
 def check_manifest(output: Path, lines: list[str]) -> None:
     old = read_manifest(output)
     if old is not None and old != lines:
-        changed = sum(1 for a, b in zip(old, lines) if a != b) + abs(len(old) - len(lines))
+        changed = sum(1 for a, b in zip(old, lines, strict=False) if a != b) + abs(len(old) - len(lines))
         raise UserError(f"The inputs changed since {output} was started ({len(old)} inputs then, {len(lines)} now, "
                         f"{changed} differ); ids are positions in the sorted input list and would no longer match.",
                         "Encode the new inputs into another --output-path, or pass --overwrite to start over.")

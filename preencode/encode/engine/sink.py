@@ -88,7 +88,8 @@ class WriteCallback(BasePredictionWriter):
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         rank_dir = self.output / str(trainer.global_rank)
         self.background = BackgroundWriter(self.make_writer(rank_dir))
-        share = len(trainer.datamodule.share) if trainer.datamodule is not None else 0
+        datamodule = getattr(trainer, "datamodule", None)  # set by trainer.predict(datamodule=...)
+        share = len(datamodule.share) if datamodule is not None else 0
         mode = self.progress_mode if trainer.global_rank == 0 else "none"
         note = f" (rank 0 of {trainer.world_size})" if trainer.world_size > 1 else ""
         self.progress = Progress(share, mode, note)

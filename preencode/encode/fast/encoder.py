@@ -29,8 +29,8 @@ from torch.nn import functional as F
 from ...models.autoencoder import AudioAutoencoder
 from ...models.layers import SnakeBeta, WNConv1d
 from ...models.oobleck import EncoderBlock, OobleckEncoder, ResidualUnit
-from .time_chunks import run_chunked
 from .receptive_field import ConvSpec, field_of
+from .time_chunks import run_chunked
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,9 @@ def snake_expr(x: Tensor, alpha: Tensor, inv_beta: Tensor) -> Tensor:
 class FastSnake(nn.Module):
     """SnakeBeta with precomputed parameters. ``[B, C, 1, T]`` in and out."""
 
+    alpha: Tensor  # [1, C, 1, 1] buffer
+    inv_beta: Tensor  # [1, C, 1, 1] buffer
+
     def __init__(self, snake: SnakeBeta, fn: SnakeFn) -> None:
         super().__init__()
         self.register_buffer("alpha", snake.alpha.detach().exp().view(1, -1, 1, 1).clone())
@@ -67,8 +70,13 @@ class FastSnake(nn.Module):
 class FastConv(nn.Module):
     """A folded :class:`WNConv1d` as a channels-last ``conv2d``. ``[B, C_in, 1, T]`` -> ``[B, C_out, 1, T']``."""
 
-    def __init__(self, conv: WNConv1d) -> None:
+    weight: Tensor  # [C_out, C_in, 1, K] buffer, channels-last
+    bias: Tensor | None
+
+    def __init__(self, conv: nn.Module) -> None:
         super().__init__()
+        if not isinstance(conv, WNConv1d):
+            raise TypeError(f"expected a WNConv1d, got {type(conv).__name__}")
         if not conv.folded or conv.transposed or isinstance(conv.padding, str):
             raise ValueError("FastConv needs a folded, non-transposed WNConv1d with numeric padding")
         weight = conv.weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last)
@@ -88,8 +96,10 @@ def _activation(module: nn.Module, snake_fn: SnakeFn) -> nn.Module:
 
 
 class FastResidualUnit(nn.Module):
-    def __init__(self, unit: ResidualUnit, snake_fn: SnakeFn) -> None:
+    def __init__(self, unit: nn.Module, snake_fn: SnakeFn) -> None:
         super().__init__()
+        if not isinstance(unit, ResidualUnit):
+            raise TypeError(f"expected a ResidualUnit, got {type(unit).__name__}")
         act1, conv1, act2, conv2 = unit.layers
         self.layers = nn.Sequential(_activation(act1, snake_fn), FastConv(conv1),
                                     _activation(act2, snake_fn), FastConv(conv2))
@@ -150,7 +160,7 @@ def compiled_snake() -> SnakeFn | None:
         with torch.inference_mode():
             x = torch.randn(1, 3, 1, 5).contiguous(memory_format=torch.channels_last)
             ok = torch.allclose(fn(x, a, b), snake_inplace(x, a, b), atol=1e-6)
-    except Exception as err:  # noqa: BLE001 - any compiler failure means: use the eager path
+    except Exception as err:
         log.info("torch.compile is not usable here (%s: %s); using the eager SnakeBeta.",
                  type(err).__name__, str(err).splitlines()[0] if str(err) else "")
         return None
@@ -179,7 +189,7 @@ def _physical_cores() -> int | None:
 
 
 def optimize_for_inference(model: AudioAutoencoder, compile: bool | str = "auto",
-                           chunk: int | None | str = "auto") -> AudioAutoencoder:
+                           chunk: int | str | None = "auto") -> AudioAutoencoder:
     """Swap in a faster encoder (same numbers within float rounding); returns ``model``.
 
     Call after the weights are loaded and folded (:func:`load_autoencoder` does both). Only the
@@ -214,9 +224,10 @@ def optimize_for_inference(model: AudioAutoencoder, compile: bool | str = "auto"
         if fused is None and compile is True:
             raise RuntimeError("torch.compile does not work on this machine; pass compile=False")
         snake_fn = fused or snake_inplace
-    if chunk == "auto":
-        chunk = DEFAULT_CHUNK if model.device.type == "cpu" else None
-    model.encoder = FastOobleckEncoder(encoder, snake_fn, chunk=chunk).to(model.device)
+    chunk_size = (DEFAULT_CHUNK if model.device.type == "cpu" else None) if chunk == "auto" else chunk
+    if isinstance(chunk_size, str):
+        raise ValueError(f"chunk must be 'auto', None or a number of samples, got {chunk!r}")
+    model.encoder = FastOobleckEncoder(encoder, snake_fn, chunk=chunk_size).to(model.device)
     model.eval().requires_grad_(False)
     log.info("Encoder optimised for inference (%s SnakeBeta, %d threads).",
              "compiled" if snake_fn is not snake_inplace else "in-place", torch.get_num_threads())

@@ -1,1 +1,1 @@
-"""full_length package."""
+"""``--full-length``: whole files streamed in chunks with receptive-field margins, stitched exactly."""

@@ -17,7 +17,7 @@ import torch
 from ...models.autoencoder import AudioAutoencoder
 from ...store.meta import LatentMeta, json_safe
 from ...store.sample import EncodedSample
-from ..engine.posterior import bottleneck_outputs
+from ..posterior import bottleneck_outputs
 
 if TYPE_CHECKING:
     from .stream import ChunkBatch
@@ -88,7 +88,7 @@ def predict_chunks(model: AudioAutoencoder, settings: Any, stitcher: Stitcher, b
         return samples
     audios = [c.audio.to(device, model.dtype, non_blocking=True) for c in chunks]
     pres = encode_grouped(model.encode_pre_bottleneck, audios)
-    for chunk, pre in zip(chunks, pres):
+    for chunk, pre in zip(chunks, pres, strict=True):
         stitcher.add(chunk.index, chunk.frame_start, pre[:, chunk.keep_offset: chunk.keep_offset + chunk.keep])
         if chunk.metadata is None:  # not the input's last chunk
             continue

@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from ...audio import AudioLoadError, window_rng
 from ...data.audio_windows import AudioWindowDataset, _ItemFailed, item_metadata
 from ...data.failures import Failure, Rejection
 from ...data.sharding import split_list
 from .chunks import iter_chunks
-from ..engine.loader import EncodeDataModule
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +156,8 @@ class FullLengthStream(IterableDataset):
                     yield Rejection(item.path, f"rejected by custom metadata module {item.custom_metadata_module}",
                                     item.index, item.dataset_id)
                     return
-            yield StreamedChunk(item.index, audio, chunk.frame_start, chunk.keep_offset, chunk.keep, owned, final, total)
+            yield StreamedChunk(item.index, audio, chunk.frame_start, chunk.keep_offset, chunk.keep, owned, final,
+                                total)
 
     def _metadata(self, item: Any, extra: dict[str, Any], total: int, flip: bool,
                   first: torch.Tensor) -> dict[str, Any]:
@@ -190,23 +189,3 @@ def collate_chunks(records: list[StreamedChunk | Failure | Rejection]) -> ChunkB
     return ChunkBatch(chunks=[r for r in records if isinstance(r, StreamedChunk)],
                       failures=[r for r in records if isinstance(r, Failure)],
                       rejections=[r for r in records if isinstance(r, Rejection)])
-
-
-def _as_is(batch: ChunkBatch) -> ChunkBatch:
-    return batch
-
-
-class FullLengthDataModule(EncodeDataModule):
-    """:class:`EncodeDataModule` whose loader streams the rank's share of inputs in chunks.
-
-    ``dataset`` is a :class:`FullLengthStream`; ``--shuffle`` shuffles the order of files.
-    """
-
-    def predict_dataloader(self) -> DataLoader:
-        self.dataset.order = self.rank_order()
-        # Batches are built by the dataset (batch_size=None): Lightning cannot list their indices, which
-        # the writer does not use.
-        warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
-        return DataLoader(self.dataset, batch_size=None, num_workers=self.num_workers, collate_fn=_as_is,
-                          pin_memory=torch.cuda.is_available(), persistent_workers=False,
-                          prefetch_factor=2 if self.num_workers else None)

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...models.autoencoder import AudioAutoencoder
-from ...models.bottlenecks import VAEBottleneck
+from ..models.autoencoder import AudioAutoencoder
+from ..models.bottlenecks import DiscreteBottleneck, VAEBottleneck
 
 
 def sample_generator(seed: int, index: int, stream: int = 0) -> np.random.Generator:
@@ -36,6 +36,8 @@ def bottleneck_outputs(model: AudioAutoencoder, settings: Any, pre: torch.Tensor
     """
     std = None
     if settings.is_discrete:
+        if not isinstance(model.bottleneck, DiscreteBottleneck):  # the job checked this against the config
+            raise TypeError(f"tokens need a discrete bottleneck, got {type(model.bottleneck).__name__}")
         return model.bottleneck.tokens(pre).cpu().numpy().astype(model.token_dtype), None
     if isinstance(model.bottleneck, VAEBottleneck):
         mean, std_t = model.bottleneck.posterior_params(pre.float())

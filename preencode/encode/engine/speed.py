@@ -11,10 +11,10 @@ from typing import Any
 import torch
 
 from ...models.autoencoder import AudioAutoencoder
-from .length_groups import length_batcher
-from .encoder import optimize_for_inference
-from .padding import PaddingSkipper
-from ..engine.job import Job
+from ..fast.encoder import optimize_for_inference
+from ..fast.length_groups import length_batcher
+from ..fast.padding import PaddingSkipper
+from .job import Job
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,9 @@ def prepare_model(job: Job, model: AudioAutoencoder) -> tuple[AudioAutoencoder, 
     """
     opts = job.options
     if runs_on_cpu(opts.accelerator) and opts.compile != "none":
-        model = optimize_for_inference(model, compile={"auto": "auto", "on": True, "off": False}[opts.compile])
+        modes: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
+        compile_mode = modes[opts.compile]
+        model = optimize_for_inference(model, compile=compile_mode)
     if not opts.skip_padding:
         return model, None
     return model, PaddingSkipper(model)
