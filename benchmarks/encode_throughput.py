@@ -31,9 +31,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flops import encoder_gflops_per_second_of_audio, measure_conv1d_gflops  # noqa: E402
-from preencode.models.config import parse_autoencoder_config  # noqa: E402
-from preencode.models.factory import build_autoencoder  # noqa: E402
+from flops import encoder_gflops_per_second_of_audio, measure_conv1d_gflops
+
+from preencode.models.config import parse_autoencoder_config
+from preencode.models.factory import build_autoencoder
 
 SR = 44100
 

@@ -20,11 +20,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from preencode.encode.fast.encoder import optimize_for_inference, set_cpu_threads
 from flops import (
     encoder_gflops_per_second_of_audio,
     measure_conv1d_gflops,
 )
+
+from preencode.encode.fast.encoder import optimize_for_inference, set_cpu_threads
 from preencode.encode.fast.padding import PaddingSkipper
 from preencode.models.factory import build_autoencoder
 

@@ -7,8 +7,8 @@ import time
 import torch
 from torch.nn import functional as F
 
-from preencode.models.config import OobleckConfig
 from preencode.encode.fast.receptive_field import RESIDUAL_DILATIONS, RESIDUAL_KERNEL
+from preencode.models.config import OobleckConfig
 
 
 def encoder_gflops_per_second_of_audio(cfg: OobleckConfig, sample_rate: int) -> float:

@@ -106,7 +106,8 @@ def main() -> None:
         print(f"{len(args.minutes)} files, {total / sr / 60:.1f} min of audio, demo autoencoder, "
               f"--sample-size {WINDOW}, --num-workers {args.num_workers}; the default mode reads each file "
               f"{copies} times\n")
-        print("| mode | coverage | audio s encoded | wall s | fixed s | audio s / wall s | audio s / (wall - fixed) s |")
+        print("| mode | coverage | audio s encoded | wall s | fixed s | audio s / wall s "
+              "| audio s / (wall - fixed) s |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         speed = {}
         for mode, (covered, wall, fixed, length) in rows.items():

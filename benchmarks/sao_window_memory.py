@@ -78,7 +78,8 @@ def main() -> None:
                               "--content", str(args.content)], capture_output=True, text=True, check=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{mode:>9}: {result['wall_s']:.1f} s wall, {result['cpu_s']:.1f} CPU-s "
-              f"(= {result['cpu_s'] / result['threads']:.1f} s on {result['threads']} idle cores), peak RSS {result['peak_rss_gb']:.2f} GB "
+              f"(= {result['cpu_s'] / result['threads']:.1f} s on {result['threads']} idle cores), "
+              f"peak RSS {result['peak_rss_gb']:.2f} GB "
               f"(model loaded: {result['rss_before_encode_gb']:.2f} GB), {result['threads']} threads, "
               f"content {args.content:.0%}, {result['page_faults'] / 1e6:.1f}M page faults")
 

@@ -7,6 +7,7 @@ whole config is checked in one pass and every problem is reported at once.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import json
 from collections.abc import Callable, Iterable
@@ -110,7 +111,7 @@ class Node:
     def str(self, key: str, default: Any = _MISSING) -> Any:
         return self._typed(key, default, lambda v: isinstance(v, str), "a string", "")
 
-    def int_list(self, key: str, default: Any = _MISSING, minimum: int | None = None) -> Any:
+    def int_list(self, key: builtins.str, default: Any = _MISSING, minimum: builtins.int | None = None) -> Any:
         value = self._typed(key, default, lambda v: isinstance(v, list) and all(_is_int(x) for x in v),
                             "a list of integers", [])
         if minimum is not None and isinstance(value, list) and key in self.data:
@@ -120,7 +121,7 @@ class Node:
                 return []
         return value
 
-    def obj(self, key: str, required: bool = True) -> Node | None:
+    def obj(self, key: builtins.str, required: builtins.bool = True) -> Node | None:
         """The child object at ``key`` (None when optional and absent or null)."""
         value = self.raw(key, _MISSING if required else None)
         if value is None:
@@ -129,10 +130,11 @@ class Node:
             return None
         return Node(value, self.key_path(key), self.problems)
 
-    def list(self, key: str, default: Any = _MISSING) -> list:
+    def list(self, key: builtins.str, default: Any = _MISSING) -> builtins.list[Any]:
         return self._typed(key, default, lambda v: isinstance(v, list), "a list", [])
 
-    def choice(self, key: str, options: Iterable[str], default: Any = _MISSING, what: str = "value") -> Any:
+    def choice(self, key: builtins.str, options: Iterable[builtins.str], default: Any = _MISSING,
+               what: builtins.str = "value") -> Any:
         options = list(options)
         value = self._typed(key, default, lambda v: isinstance(v, str), "a string", None)
         if key in self.data and isinstance(value, str) and value not in options:
@@ -141,7 +143,7 @@ class Node:
             return None
         return value
 
-    def check_unknown(self, known: Iterable[str] | None = None) -> None:
+    def check_unknown(self, known: Iterable[builtins.str] | None = None) -> None:
         """Report keys that were neither read nor listed in ``known`` (with a did-you-mean)."""
         allowed = set(self.seen) | set(known or ())
         for key in self.data:

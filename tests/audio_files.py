@@ -26,7 +26,7 @@ LENGTH_TOLERANCE = {"wav": 0, "flac": 0, "aif": 0, "aiff": 0, "ogg": 0, "opus": 
 
 def tone(seconds: float, sr: int, channels: int = 1, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
     """A sine ``[channels, T]`` with a different frequency per channel."""
-    t = np.arange(int(round(seconds * sr))) / sr
+    t = np.arange(round(seconds * sr)) / sr
     return np.stack([amp * np.sin(2 * np.pi * freq * (c + 1) * t) for c in range(channels)]).astype(np.float32)
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
-import os
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
 
 def _find_spec() -> Path:
     """The read-only reference material: ``$PREENCODE_SPEC_DIR``, or ``shared/spec`` beside the checkout."""

@@ -14,7 +14,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -25,7 +25,7 @@ from ..errors import UserError
 log = logging.getLogger(__name__)
 
 #: A file path, or the bytes of a whole file (e.g. a member of a tar shard).
-AudioSource = Union[str, os.PathLike, bytes]
+AudioSource = str | os.PathLike | bytes
 
 # libsndfile formats whose header (or last Ogg page) gives the exact number of frames.
 _EXACT_LENGTH_FORMATS = {"WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF", "CAF", "OGG"}
@@ -107,7 +107,7 @@ def probe(source: AudioSource, name: str | None = None) -> AudioInfo:
             ctx = stream.codec_context
             frames = None
             if stream.duration is not None and stream.time_base is not None:
-                frames = int(round(float(stream.duration * stream.time_base) * ctx.sample_rate))
+                frames = round(float(stream.duration * stream.time_base) * ctx.sample_rate)
             return AudioInfo(ctx.sample_rate, ctx.channels, frames, False, "pyav")
     except (av.FFmpegError, OSError, ValueError) as err:
         raise AudioLoadError(name, _unreadable_reason(sf_reason, err)) from err
@@ -165,7 +165,7 @@ def _decode_soundfile(handle: sf.SoundFile, start: int, frames: int | None, name
 
 def _audio_stream(container: av.container.InputContainer, name: str) -> av.audio.stream.AudioStream:
     if not container.streams.audio:
-        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["none"]
         raise AudioLoadError(name, f"not audio: the file has no audio stream (streams: {', '.join(kinds)})")
     return container.streams.audio[0]
 
@@ -228,7 +228,7 @@ def _pyav_range(container, stream, sr: int, start: int, frames: int | None) -> n
     for frame in container.decode(stream):
         if frame.pts is None or frame.time_base is None:
             return None
-        first = int(round(float(frame.pts * frame.time_base) * sr))
+        first = round(float(frame.pts * frame.time_base) * sr)
         if not parts and first > start:
             return None  # the seek landed after the start: decode from the beginning instead
         data = _frame_to_float(frame)

@@ -16,8 +16,16 @@ import soundfile as sf
 import soxr
 
 from .channels import convert_channels, reduce_channels
-from .decode import (_EXACT_LENGTH_FORMATS, AudioLoadError, AudioSource, _audio_stream, _check_not_empty,
-                     _frame_to_float, _open_arg, source_name)
+from .decode import (
+    _EXACT_LENGTH_FORMATS,
+    AudioLoadError,
+    AudioSource,
+    _audio_stream,
+    _check_not_empty,
+    _frame_to_float,
+    _open_arg,
+    source_name,
+)
 from .load import check_samples
 from .resample import QUALITY, resampled_length
 

@@ -11,8 +11,8 @@ For the encode engine::
 
 from __future__ import annotations
 
-from .config import DatasetConfig, DatasetEntry, load_dataset_config, parse_dataset_config
 from .audio_windows import AudioWindowDataset, WindowBatch, WindowSample, collate
+from .config import DatasetConfig, DatasetEntry, load_dataset_config, parse_dataset_config
 from .failures import Failure, Rejection
 from .plan import Plan, build_plan
 from .sharding import split_indices, split_list, split_range

@@ -151,8 +151,9 @@ class AudioWindowDataset(torch.utils.data.Dataset):
             return item.path, {}
         try:
             data = read_range(member.shard, member.offset, member.size, item.profile)
-            raw = None if member.json_name is None else read_range(
-                member.shard, member.json_offset, member.json_size, item.profile)
+            raw = None
+            if member.json_name is not None and member.json_offset is not None and member.json_size is not None:
+                raw = read_range(member.shard, member.json_offset, member.json_size, item.profile)
         except OSError as err:
             raise _ItemFailed("decode", f"cannot read the member from its shard ({err})") from err
         extra: dict[str, Any] = {}
@@ -167,6 +168,8 @@ class AudioWindowDataset(torch.utils.data.Dataset):
 
     def _custom_metadata(self, item: Item, info: dict[str, Any], audio: torch.Tensor) -> dict[str, Any]:
         module = item.custom_metadata_module
+        if module is None:
+            return info
         try:
             fn = load_custom_metadata_fn(module)
         except DatasetError as err:

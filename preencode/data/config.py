@@ -85,7 +85,7 @@ def parse_dataset_config(data: Any, source: str = "dataset config") -> DatasetCo
     config = DatasetConfig(
         dataset_type=dataset_type or "audio_dir",
         datasets=tuple(entries),
-        random_crop=root.bool("random_crop", False if pre_encoded else True),
+        random_crop=root.bool("random_crop", not pre_encoded),
         drop_last=root.bool("drop_last", True),
         latent_crop_length=root.int("latent_crop_length", None, minimum=1),
         min_length_sec=root.number("min_length_sec", None),

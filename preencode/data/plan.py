@@ -9,9 +9,9 @@ the number of ranks or workers.
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..audio import AUDIO_EXTENSIONS

@@ -102,6 +102,19 @@ class _VectorQuantizer(nn.Module):
         return self.out_proj(z_q), indices
 
 
+class _Quantizers(nn.Module):
+    """Holds the quantizers under the reference's key names (``quantizer.quantizers.<i>``)."""
+
+    quantizers: nn.ModuleList
+
+
+class _Projections(nn.Module):
+    """Holds FSQ's projections under the reference's key names (``quantizer.project_in/out``)."""
+
+    project_in: nn.Module
+    project_out: nn.Module
+
+
 class DACRVQBottleneck(DiscreteBottleneck):
     """Residual vector quantisation in the layout of stable-audio-tools' ``dac_rvq``."""
 
@@ -110,7 +123,7 @@ class DACRVQBottleneck(DiscreteBottleneck):
         super().__init__()
         dims = codebook_dim if isinstance(codebook_dim, list) else [codebook_dim] * n_codebooks
         self.num_quantizers, self.codebook_size = n_codebooks, codebook_size
-        self.quantizer = nn.Module()
+        self.quantizer = _Quantizers()
         self.quantizer.quantizers = nn.ModuleList(
             _VectorQuantizer(input_dim, codebook_size, d) for d in dims)
 
@@ -137,6 +150,9 @@ class FSQBottleneck(DiscreteBottleneck):
     ``quantizer.project_in``/``project_out`` map to and from the quantised space.
     """
 
+    _levels: Tensor  # [L] float32, buffer
+    _basis: Tensor  # [L] int64, buffer
+
     def __init__(self, levels: list[int], dim: int | None = None, num_codebooks: int = 1) -> None:
         super().__init__()
         self.levels = list(levels)
@@ -144,7 +160,7 @@ class FSQBottleneck(DiscreteBottleneck):
         self.codebook_size = math.prod(self.levels)
         inner = len(self.levels) * num_codebooks
         dim = dim or inner
-        self.quantizer = nn.Module()
+        self.quantizer = _Projections()
         self.quantizer.project_in = nn.Linear(dim, inner) if dim != inner else nn.Identity()
         self.quantizer.project_out = nn.Linear(inner, dim) if dim != inner else nn.Identity()
         lv = torch.tensor(self.levels, dtype=torch.float32)

@@ -78,7 +78,8 @@ def _torch_load(path: Path) -> dict[str, Any]:
         ) from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError, TypeError,
             AttributeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({(str(err).splitlines() or [type(err).__name__])[0]}).",
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({first}).",
                               "Pass an unwrapped autoencoder .ckpt or .safetensors file.") from err
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]

@@ -61,6 +61,8 @@ class WNConv1d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         w = self.effective_weight()
         if self.transposed:
+            if isinstance(self.padding, str):  # the decoder's configs give numbers; "same" is conv1d's alone
+                raise ValueError(f"a transposed convolution needs numeric padding, got {self.padding!r}")
             return F.conv_transpose1d(x, w, self.bias, self.stride, self.padding, dilation=self.dilation)
         return F.conv1d(x, w, self.bias, self.stride, self.padding, self.dilation)
 

@@ -8,6 +8,7 @@ removes the temporary and leaves any earlier file of that name untouched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -73,10 +74,9 @@ class AtomicFile:
     def discard(self) -> None:
         """Close and remove the temporary (the final name is not touched)."""
         if not self.done:
-            try:
+            # A full disk can fail the flush of what was buffered: the temporary goes anyway.
+            with contextlib.suppress(OSError):
                 self.file.close()
-            except OSError:  # e.g. a full disk while flushing what was buffered: the file goes anyway
-                pass
             self.tmp.unlink(missing_ok=True)
             self.done = True
 

@@ -53,7 +53,8 @@ def _is_pair(value: Any) -> bool:
 _CHECKS = {
     "path": lambda v: isinstance(v, str), "relpath": lambda v: isinstance(v, str), "timestamps": _is_pair,
     "seconds_start": _is_number, "seconds_total": _is_number, "padding_mask": lambda v: isinstance(v, list),
-    "sample_rate": lambda v: isinstance(v, int) and not isinstance(v, bool), "load_time": _is_number, "dataset_id": lambda v: isinstance(v, str),
+    "sample_rate": lambda v: isinstance(v, int) and not isinstance(v, bool), "load_time": _is_number,
+    "dataset_id": lambda v: isinstance(v, str),
     "input_fingerprint": lambda v: isinstance(v, dict), "shard": lambda v: isinstance(v, str),
     "key": lambda v: isinstance(v, str), "prompt": lambda v: isinstance(v, str),
     "phase_inverted": lambda v: isinstance(v, bool),

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UserError
+from ..models.autoencoder import AudioAutoencoder
 from ..store.details import read_details
 from ..store.meta import LatentMeta
 from ..store.names import DETAILS, LATENT, META
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
-def decode_chunked(model: torch.nn.Module, latent: Tensor, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+def decode_chunked(model: AudioAutoencoder, latent: Tensor, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                    overlap_frames: int = DEFAULT_OVERLAP_FRAMES) -> Tensor:
     """Decode one latent ``[latent_dim, N]`` -> audio ``[io_channels, N * downsampling_ratio]``.
 

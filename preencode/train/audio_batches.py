@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from ..data.config import DatasetConfig
 from ..data.audio_windows import AudioWindowDataset, WindowSample
+from ..data.config import DatasetConfig
 from ..data.plan import build_plan
 
 

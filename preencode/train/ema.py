@@ -31,8 +31,8 @@ class EMA(nn.Module):
     def update(self, module: nn.Module) -> None:
         n = int(self.steps)
         decay = min(self.beta, (1 + n) / (10 + n))
-        for ema_p, p in zip(self.shadow.parameters(), module.parameters()):
+        for ema_p, p in zip(self.shadow.parameters(), module.parameters(), strict=True):
             ema_p.lerp_(p.detach().to(ema_p.dtype), 1 - decay)
-        for ema_b, b in zip(self.shadow.buffers(), module.buffers()):
+        for ema_b, b in zip(self.shadow.buffers(), module.buffers(), strict=True):
             ema_b.copy_(b)
         self.steps += 1

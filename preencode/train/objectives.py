@@ -43,7 +43,7 @@ class VObjective(Objective):
     def alpha_sigma(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.cos(t * math.pi / 2), torch.sin(t * math.pi / 2)
 
-    def target(self, x0, noise, alpha, sigma):  # noqa: ANN001, ANN201 - see Objective.target
+    def target(self, x0, noise, alpha, sigma):
         return alpha * noise - sigma * x0
 
 
@@ -53,7 +53,7 @@ class RectifiedFlowObjective(Objective):
     def alpha_sigma(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return 1 - t, t
 
-    def target(self, x0, noise, alpha, sigma):  # noqa: ANN001, ANN201 - see Objective.target
+    def target(self, x0, noise, alpha, sigma):
         return noise - x0
 
 

@@ -6,6 +6,7 @@ Euler for rectified flow (the prediction is the velocity ``ε - x0``) and DDIM f
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -31,7 +32,7 @@ def sample_euler_rf(fn: Denoiser, noise: torch.Tensor, steps: int) -> torch.Tens
     """Rectified flow: ``x <- x + (t_next - t) * v`` on a uniform grid from 1 to 0."""
     ts = torch.linspace(1.0, 0.0, steps + 1, device=noise.device)
     x = noise
-    for t, t_next in zip(ts[:-1], ts[1:]):
+    for t, t_next in itertools.pairwise(ts):
         v = fn(x, t.expand(x.shape[0]))
         x = x + (t_next - t) * v
     return x
@@ -42,7 +43,7 @@ def sample_ddim_v(fn: Denoiser, noise: torch.Tensor, steps: int) -> torch.Tensor
     """Deterministic DDIM (eta = 0) for a v-prediction model on a uniform grid from 1 to 0."""
     ts = torch.linspace(1.0, 0.0, steps + 1, device=noise.device)
     x = noise
-    for t, t_next in zip(ts[:-1], ts[1:]):
+    for t, t_next in itertools.pairwise(ts):
         alpha, sigma = math.cos(t.item() * math.pi / 2), math.sin(t.item() * math.pi / 2)
         v = fn(x, t.expand(x.shape[0]))
         x0 = alpha * x - sigma * v

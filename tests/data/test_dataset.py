@@ -10,8 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from preencode.data import (AudioWindowDataset, Failure, Rejection, WindowBatch, WindowSample, build_plan, collate,
-                            parse_dataset_config, split_indices)
+from preencode.data import (
+    AudioWindowDataset,
+    Failure,
+    Rejection,
+    WindowBatch,
+    WindowSample,
+    build_plan,
+    collate,
+    parse_dataset_config,
+    split_indices,
+)
 from tests.audio_files import tone, write_audio
 
 SR = 16000

@@ -81,7 +81,8 @@ def test_hidden_files_folders_and_temporaries_are_not_latents(tmp_path):
     write_latent(tmp_path, 0, 0, lat(4))
     write_latent(tmp_path / ".trash", 0, 1, lat(4))
     for suffix in (".npy", ".json"):  # hidden files, as our temporaries are
-        (tmp_path / "0" / f".0000000000002{suffix}").write_bytes((tmp_path / "0" / f"0000000000000{suffix}").read_bytes())
+        original = (tmp_path / "0" / f"0000000000000{suffix}").read_bytes()
+        (tmp_path / "0" / f".0000000000002{suffix}").write_bytes(original)
     assert [r.key for r in ds(tmp_path).records] == ["0000000000000"]
 
 

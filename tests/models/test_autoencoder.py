@@ -63,10 +63,11 @@ def test_folding_weight_norm_keeps_outputs(nearest):
     model = randomized(build_autoencoder(cfg)).eval()
     audio = torch.randn(2, 2, 128)
     with torch.inference_mode():
-        before = (model.encode(audio, posterior="mean"), model.decode(torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(1))))
+        latent = torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(1))
+        before = (model.encode(audio, posterior="mean"), model.decode(latent))
         model.fold_weight_norm()
-        after = (model.encode(audio, posterior="mean"), model.decode(torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(1))))
-    for x, y in zip(before, after):
+        after = (model.encode(audio, posterior="mean"), model.decode(latent))
+    for x, y in zip(before, after, strict=True):
         assert (x - y).abs().max() <= 1e-5 * max(1.0, x.abs().max().item())
     assert not any(k.endswith(("weight_g", "weight_v")) for k in model.state_dict())
 

@@ -28,7 +28,8 @@ def _encode(model, seed=0):
 def _parametrization_naming(state):
     out = {}
     for k, v in state.items():
-        k = k.replace("weight_g", "parametrizations.weight.original0").replace("weight_v", "parametrizations.weight.original1")
+        k = k.replace("weight_g", "parametrizations.weight.original0")
+        k = k.replace("weight_v", "parametrizations.weight.original1")
         out[k] = v
     return out
 
@@ -73,7 +74,8 @@ def test_missing_unexpected_and_misshaped_keys_are_listed(trained, tmp_path):
 
 def test_config_checkpoint_mismatch_lists_at_most_ten_keys(trained, tmp_path):
     _, ckpt, _ = trained
-    other = write_json(tmp_path / "mono.json", with_change(tiny_config(latent_dim=8), "model.encoder.config.channels", 8))
+    wider = with_change(tiny_config(latent_dim=8), "model.encoder.config.channels", 8)
+    other = write_json(tmp_path / "mono.json", wider)
     with pytest.raises(CheckpointError) as err:
         load_autoencoder(other, ckpt)
     assert "more" in str(err.value) and "does not match the model config" in str(err.value)
@@ -119,7 +121,7 @@ def test_malicious_pickle_is_refused_without_running_code(tmp_path, trained):
         pickle.dump({"state_dict": Evil()}, f)
     torch.save({"state_dict": {"x": torch.zeros(1)}, "payload": Evil()}, tmp_path / "evil2.ckpt")
     for name in ("evil.ckpt", "evil2.ckpt"):
-        with pytest.raises(CheckpointError, match="weights-only load refuses|not a PyTorch checkpoint"):
+        with pytest.raises(CheckpointError, match=r"weights-only load refuses|not a PyTorch checkpoint"):
             load_autoencoder(trained[2], tmp_path / name)
     assert not marker.exists()
 

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from preencode import load_autoencoder
 from preencode.cli import main
-from tests.encode_setup import SAMPLE_SIZE, SR, encode_args, read_output
 from tests.encode.engine.test_encode_cli import _window
+from tests.encode_setup import SAMPLE_SIZE, SR, encode_args, read_output
 
 
 def _scan_npy(root) -> list[str]:

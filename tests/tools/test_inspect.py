@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from preencode.tools.failures import normalise_reason
 from preencode.cli import main as cli
+from preencode.tools.failures import normalise_reason
 from preencode.tools.stats import ChannelMoments, Reservoir
 from preencode.tools.summary import summarise
 from tests.helpers import tiny_config

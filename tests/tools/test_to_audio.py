@@ -7,8 +7,8 @@ import pytest
 import soundfile
 import torch
 
-from preencode.models.factory import build_autoencoder
 from preencode.cli import main as cli
+from preencode.models.factory import build_autoencoder
 from preencode.tools.to_audio import decode_chunked
 from tests.helpers import randomized, save_ckpt, tiny_config, write_json
 from tests.store.trees import Item, details, write_tree

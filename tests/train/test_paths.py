@@ -45,7 +45,7 @@ def test_on_the_fly_and_pre_encoded_first_batch_match(tmp_path):
     with torch.no_grad():
         latents = ae.encode(audio_batch.data, posterior="mean")
     masks = F.interpolate(audio_batch.padding_mask[:, None].float(), size=latents.shape[-1], mode="nearest")[:, 0]
-    for i, (lat, mask, info) in enumerate(zip(latents, masks, audio_batch.infos)):
+    for i, (lat, mask, info) in enumerate(zip(latents, masks, audio_batch.infos, strict=True)):
         np.save(root / f"{i:013d}.npy", lat.numpy())
         (root / f"{i:013d}.json").write_text(json.dumps({
             "padding_mask": mask.int().tolist(), "seconds_start": info["seconds_start"],

@@ -9,10 +9,10 @@ import torch
 
 pytest.importorskip("transformers")
 
-from preencode.errors import UserError  # noqa: E402
-from preencode.train.config import parse_model_config  # noqa: E402
-from preencode.train.module import LatentDiffusionModule  # noqa: E402
-from tests.train.conftest import TINY  # noqa: E402
+from preencode.errors import UserError
+from preencode.train.config import parse_model_config
+from preencode.train.module import LatentDiffusionModule
+from tests.train.conftest import TINY
 
 
 @pytest.fixture(scope="module")

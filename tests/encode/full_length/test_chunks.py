@@ -48,7 +48,7 @@ def _chunked(model, signal: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
     assert chunks[-1].total == signal.shape[1]
     with torch.inference_mode():
         pres = encode_grouped(model.encode_pre_bottleneck, [torch.from_numpy(c.audio) for c in chunks])
-    for c, pre in zip(chunks, pres):
+    for c, pre in zip(chunks, pres, strict=True):
         assert c.audio.shape[1] % RATIO == 0 and c.audio.shape[1] <= size + 2 * chunk_margin(model.config)
         stitcher.add(0, c.frame_start, pre[:, c.keep_offset:c.keep_offset + c.keep])
     return stitcher.finish(0).numpy()
