@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "load_autoencoder"]
+__all__ = ["__version__", "load_autoencoder", "load_diffusion_model"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .models.checkpoint import load_autoencoder
+    from .models.diffusion.checkpoint import load_diffusion_model
 
 
 def __getattr__(name: str) -> Any:
@@ -17,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from .models.checkpoint import load_autoencoder
 
         return load_autoencoder
+    if name == "load_diffusion_model":
+        from .models.diffusion.checkpoint import load_diffusion_model
+
+        return load_diffusion_model
     raise AttributeError(f"module 'preencode' has no attribute {name!r}")
