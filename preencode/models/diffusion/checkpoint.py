@@ -96,8 +96,12 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     try:
         obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(f"{path} holds Python objects that a weights-only load refuses (they could run "
-                              "code); it was not loaded.", "Convert it to .safetensors or a plain state dict.") from err
+        if "Unsupported global" in str(err):
+            raise CheckpointError(f"{path} holds Python objects that a weights-only load refuses (they could run "
+                                  "code); it was not loaded.",
+                                  "Convert it to .safetensors or a plain state dict.") from err
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (unreadable pickle).",
+                              "Pass a .ckpt or .safetensors diffusion model checkpoint.") from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError, TypeError,
             AttributeError, UnicodeDecodeError) as err:
         first = (str(err).splitlines() or [type(err).__name__])[0]

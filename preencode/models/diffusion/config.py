@@ -152,8 +152,7 @@ def parse_diffusion_config(data: Any, source: str = "model config") -> Diffusion
         global_cond_ids=ids.get("global_cond_ids", ()), input_concat_ids=ids.get("input_concat_ids", ()),
         prepend_cond_ids=ids.get("prepend_cond_ids", ()), distribution_shift=shift, training=training,
         raw=data if isinstance(data, dict) else {})
-    if not problems:
-        _cross_check(config, root)
+    _cross_check(config, root)
     problems.raise_if_any(source)
     return config
 
@@ -277,24 +276,35 @@ def _conditioner(cfg: Node, cid: str, ctype: str | None) -> ConditionerConfig:
     return ConditionerConfig(cid, ctype or "number")
 
 
+def _clean(root: Node, *paths: str) -> bool:
+    """No problem has been found at or under any of ``paths`` (so their values can be compared)."""
+    return not any(p.startswith(paths) for p in root.problems)
+
+
 def _cross_check(c: DiffusionConfig, root: Node) -> None:
-    """Numbers declared in two places, conditioner ids, lengths (only run on an otherwise valid config)."""
+    """Numbers declared in two places, conditioner ids, lengths; each check runs when the values it
+    compares were read without problems, so that every independent problem is reported at once."""
     dit_path = "model.config" if c.model_type == "diffusion_uncond" else "model.diffusion.config"
     io_key = "in_channels" if c.model_type == "diffusion_uncond" else "io_channels"
-    if c.dit.io_channels != c.io_channels:
+    io_paths = (f"{dit_path}.{io_key}", "model.io_channels")
+    if _clean(root, *io_paths) and c.dit.io_channels != c.io_channels:
         root.problem(f"{dit_path}.io_channels", f"is {c.dit.io_channels} but model.io_channels is {c.io_channels}")
-    if c.pretransform is not None:
+    if c.pretransform is not None and _clean(root, "model.pretransform"):
         ae = c.pretransform.autoencoder
-        if ae.latent_dim != c.io_channels:
+        if _clean(root, *io_paths) and ae.latent_dim != c.io_channels:
             root.problem(f"{dit_path}.{io_key}", f"is {c.io_channels} but the pretransform's latent_dim is "
                          f"{ae.latent_dim} (the model diffuses the pretransform's latents)")
-        if c.audio_channels is not None and c.audio_channels != ae.io_channels:
+        if _clean(root, "audio_channels") and c.audio_channels is not None and c.audio_channels != ae.io_channels:
             root.problem("audio_channels", f"is {c.audio_channels} but the pretransform takes {ae.io_channels} "
                          "channels (model.pretransform.config.io_channels)")
-    if c.sample_size is not None and c.sample_size % c.min_input_length:
+    if (_clean(root, "sample_size", "model.pretransform", f"{dit_path}.patch_size") and c.sample_size is not None
+            and c.sample_size % c.min_input_length):
         root.problem("sample_size", f"must be a multiple of {c.min_input_length} (the pretransform's "
                      f"downsampling ratio x patch_size), got {c.sample_size}")
-    _check_conditioning(c, root)
+    if c.model_type == "diffusion_cond" and _clean(root, "model.conditioning", "model.diffusion.cross_attention",
+                                                   "model.diffusion.global", "model.diffusion.input_concat",
+                                                   "model.diffusion.prepend"):
+        _check_conditioning(c, root)
 
 
 def _check_conditioning(c: DiffusionConfig, root: Node) -> None:
@@ -313,6 +323,8 @@ def _check_conditioning(c: DiffusionConfig, root: Node) -> None:
         return
 
     def expect(group: tuple[str, ...], dim_key: str, actual: int, expected: int | None, what: str) -> None:
+        if not _clean(root, f"{path}.{dim_key}"):
+            return
         if group and actual == 0:
             root.problem(f"{path}.{dim_key}", f"is 0 but model.diffusion has {what} conditioners {list(group)}")
         elif not group and actual:
@@ -336,7 +348,7 @@ def _check_conditioning(c: DiffusionConfig, root: Node) -> None:
         if configs[cid].tokens != 1 and cid not in pre_encoded:
             root.problem("model.diffusion.global_cond_ids", f"{cid!r} is a {configs[cid].type} conditioner with "
                          f"{configs[cid].tokens} tokens; global conditioning takes one-token conditioners")
-    if c.training is not None and not c.training.demo.demo_cond_from_batch:
+    if c.training is not None and not c.training.demo.demo_cond_from_batch and _clean(root, "training.demo"):
         defaults = c.conditioning.default_keys if c.conditioning else {}
         for i, demo in enumerate(c.training.demo.demo_cond):
             missing = [cid for cid in configs if cid not in demo and defaults.get(cid) not in demo]
