@@ -75,6 +75,8 @@ class DiffusionTransformer(nn.Module):
                 prepend_cond: Tensor | None = None) -> Tensor:
         """``x [B, io_channels, L]`` (L a multiple of patch_size), ``t [B]`` -> ``[B, io_channels, L]``."""
         c = self.config
+        if x.ndim != 3 or x.shape[1] != c.io_channels:
+            raise ValueError(f"expected latents [B, {c.io_channels}, L], got {list(x.shape)}")
         if x.shape[-1] % self.patch_size:
             raise ValueError(f"sequence length {x.shape[-1]} is not a multiple of patch_size {self.patch_size}")
         if cross_attn_cond is not None:

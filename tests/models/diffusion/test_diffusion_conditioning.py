@@ -109,3 +109,9 @@ def test_gradient_checkpointing_gives_the_same_gradients(sao):
         sao.zero_grad()
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, checkpointed, strict=True))
     assert not sao.pretransform.model.training  # the pretransform stays frozen in eval mode
+
+
+def test_wrong_latent_shapes_are_named(sao):
+    cond = sao.conditioner(META, "cpu")
+    with pytest.raises(ValueError, match=r"expected latents \[B, 4, L\], got \[2, 3, 8\]"):
+        sao(torch.randn(2, 3, 8), torch.rand(2), cond)
