@@ -1,14 +1,22 @@
-"""The LightningModule: one training step over latents, optimisers, EMA, checkpoint contents.
+"""The LightningModule of diffusion training: wires the model, the objective, the timestep sampler and
+the EMA; the math lives in :mod:`.objectives`, :mod:`.timesteps` and :mod:`.ema`.
 
-With ``training.pre_encoded: true`` a batch holds stored latents; they are divided by the
-pretransform's ``scale`` (as stable-audio-tools does, because its pretransform's ``encode`` divides
-too) and the encoder never runs. With ``pre_encoded: false`` a batch holds audio and is encoded on
-the fly by the same pretransform. Either way the padding mask (per latent frame) masks the loss.
+It follows stable-audio-tools' ``DiffusionCondTrainingWrapper`` step by step: conditioner outputs from
+the batch metadata; the padding mask kept with probability ``1 - mask_padding_dropout`` when
+``mask_padding`` is on; pre-encoded latents divided by the pretransform's ``scale`` (audio is encoded on
+the fly otherwise, and its mask resized to the latent length); times from the sampler (with the
+distribution shift and ``p_one_shot``); the objective's loss of the network with conditioning dropout
+``cfg_dropout_prob``; the EMA updated before each ``zero_grad``.
+
+State dict (and so training checkpoints): ``diffusion.*`` (the whole model: ``model``, ``conditioner``,
+``pretransform``) and, with ``use_ema``, ``diffusion_ema.ema_model.*``, ``diffusion_ema.initted``,
+``diffusion_ema.step`` -- the reference's names, so either project's checkpoints load in the other.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import lightning as L
@@ -16,110 +24,139 @@ import torch
 import torch.nn.functional as F
 
 from ..data.loaders import Batch
-from ..errors import UserError
-from .config import DiffusionModelConfig
+from ..models.diffusion.model import ConditionedDiffusionModel
+from ..models.diffusion.training_config import TrainingConfig
 from .ema import EMA
-from .model import DiffusionModel
-from .objectives import build_objective, sample_timesteps
-from .sampling import SAMPLERS, cfg_denoiser
+from .objectives import build_objective
+from .timesteps import DistributionShift, TimestepSampler
 
 log = logging.getLogger(__name__)
 
+VALIDATION_TIMESTEPS = (0.1, 0.3, 0.5, 0.7, 0.9)
+# stable-audio-tools' training wrapper also saves its loss module's constant weight; nothing to restore
+REFERENCE_ONLY = ("losses.",)
+CHECKPOINT_FORMAT = 1
 
-class LatentDiffusionModule(L.LightningModule):
-    """Trains :class:`DiffusionModel` with the configured objective.
 
-    Checkpoints hold the model, the EMA copy of the DiT (``ema.shadow.*``), optimiser and scheduler
-    state, the step, and the raw model config (``model_config``).
+class DiffusionTrainingModule(L.LightningModule):
+    """Trains a :class:`ConditionedDiffusionModel` (``diffusion_cond`` config with a ``training`` section).
+
+    Args:
+        model: the model, weights already loaded.
+        training: the config's validated ``training`` section.
+        seed: seeds the Sobol sequence of the ``uniform`` timestep sampler and the mask dropout.
+        encode_posterior: on-the-fly encoding (``pre_encoded: false``) draws a posterior ``sample`` (the
+            reference) or takes its ``mean``.
     """
 
-    def __init__(self, config: DiffusionModelConfig) -> None:
+    def __init__(self, model: ConditionedDiffusionModel, training: TrainingConfig, *, seed: int = 0,
+                 encode_posterior: str = "sample") -> None:
         super().__init__()
-        self.config = config
-        self.model = DiffusionModel(config)
-        self.objective = build_objective(config.training.diffusion_objective)
-        self.ema = EMA(self.model.model, config.training.ema_beta) if config.training.use_ema else None
+        self.diffusion = model
+        self.training_config = training
+        self.diffusion_ema = EMA(model.model) if training.use_ema else None
+        self.objective = build_objective(model.objective)
+        shift = model.config.distribution_shift
+        self.timesteps = TimestepSampler(
+            training.timestep_sampler, seed=seed, mean_logsnr=training.mean_logsnr, std_logsnr=training.std_logsnr,
+            shift=DistributionShift(shift.base_shift, shift.max_shift, shift.max_length, shift.min_length,
+                                    shift.use_sine) if shift is not None else None,
+            p_one_shot=training.p_one_shot)
+        self.mask_rng = random.Random(seed)
+        self.encode_posterior = encode_posterior
         self.skipped_samples = 0
+        self.validation_losses: dict[float, list[float]] = {t: [] for t in VALIDATION_TIMESTEPS}
 
     # ---- inputs -------------------------------------------------------------------------------
     def prepare_input(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch -> ``(x0 [B, io_channels, L], mask bool [B, L])``, the diffusion's clean input."""
-        pre = self.model.pretransform
+        """A batch -> ``(x0 [B, io_channels, L], padding mask bool [B, L])``, the diffusion's clean input."""
+        pre = self.diffusion.pretransform
+        data = batch.data.to(self.device).float()
         mask = batch.padding_mask.to(self.device)
-        if self.config.training.pre_encoded:
-            x0 = batch.data.to(self.device).float()
-            return (x0 / pre.scale if pre is not None else x0), mask
         if pre is None:
-            return batch.data.to(self.device).float(), mask
-        x0 = pre.encode(batch.data.to(self.device).float(), posterior=self.config.training.encode_posterior)
+            return data, mask
+        if self.training_config.pre_encoded:
+            return (data / pre.scale if pre.scale != 1.0 else data), mask
+        x0 = pre.encode(data, posterior=self.encode_posterior)
         mask = F.interpolate(mask[:, None].float(), size=x0.shape[-1], mode="nearest")[:, 0].bool()
         return x0, mask
+
+    def conditioning(self, batch: Batch) -> Any:
+        conditioner = self.diffusion.conditioner
+        return conditioner(batch.infos, self.device) if conditioner is not None else None
 
     # ---- training -----------------------------------------------------------------------------
     def training_step(self, batch: Batch | None, batch_idx: int) -> torch.Tensor | None:
         if batch is None:  # every sample of the batch was unreadable or rejected
             return None
         self.skipped_samples += batch.skipped
+        cfg = self.training_config
+        cond = self.conditioning(batch)
+        use_mask = cfg.mask_padding and self.mask_rng.random() > cfg.mask_padding_dropout
         x0, mask = self.prepare_input(batch)
-        inputs = self.model.dit_inputs(self.model.condition(batch.infos, self.device))
-        p = self.config.training.cfg_dropout_prob
-        if p > 0:
-            inputs = self.model.null_inputs(inputs, torch.rand(x0.shape[0], device=self.device) < p)
-        t = sample_timesteps(self.config.training.timestep_sampler, x0.shape[0]).to(self.device)
-        noised, target = self.objective.noised_and_target(x0, t, torch.randn_like(x0))
-        output = self.model(noised, t, inputs)
-        loss = self.objective.loss(output, target, mask if self.config.training.mask_padding else None)
-        self.log("train/loss", loss.detach(), on_step=True, prog_bar=True, batch_size=x0.shape[0])
-        self.log("train/std_data", x0.std().detach(), on_step=True, batch_size=x0.shape[0])
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, batch_size=x0.shape[0])
+        t = self.timesteps(x0.shape[0], x0.shape[-1], self.device)
+        noise = torch.randn_like(x0)
+
+        def network(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+            return self.diffusion(x, tt, cond, cfg_dropout_prob=cfg.cfg_dropout_prob)
+
+        loss = self.objective.loss(network, x0, noise, t, mask if use_mask else None)
+        size = x0.shape[0]
+        self.log("train/loss", loss.detach(), on_step=True, prog_bar=True, batch_size=size)
+        self.log("train/std_data", x0.std().detach(), on_step=True, batch_size=size)
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, batch_size=size)
         if self.skipped_samples:
-            self.log("train/skipped_samples", float(self.skipped_samples), on_step=True, batch_size=x0.shape[0])
+            self.log("train/skipped_samples", float(self.skipped_samples), on_step=True, batch_size=size)
         return loss
 
+    def on_before_zero_grad(self, *args: Any, **kwargs: Any) -> None:
+        if self.diffusion_ema is not None:
+            self.diffusion_ema.update(self.diffusion.model)
+
+    def on_train_epoch_start(self) -> None:
+        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        set_epoch = getattr(dataset, "set_epoch", None)
+        if set_epoch is not None:
+            set_epoch(self.current_epoch)
+
+    def configure_optimizers(self) -> Any:
+        from .optim import build_optimizers
+
+        return build_optimizers(self.training_config, self.diffusion.parameters())
+
+    # ---- validation (the reference's fixed times, no padding mask) ------------------------------
     def validation_step(self, batch: Batch | None, batch_idx: int) -> None:
         if batch is None:
             return
-        gen = torch.Generator().manual_seed(batch_idx)
-        x0, mask = self.prepare_input(batch)
-        inputs = self.model.dit_inputs(self.model.condition(batch.infos, self.device))
-        t = sample_timesteps("uniform", x0.shape[0], gen).to(self.device)
-        noise = torch.randn(x0.shape, generator=gen).to(self.device)
-        noised, target = self.objective.noised_and_target(x0, t, noise)
-        loss = self.objective.loss(self.model(noised, t, inputs), target, mask)
-        self.log("val/loss", loss, on_epoch=True, batch_size=x0.shape[0])
+        cond = self.conditioning(batch)
+        x0, _ = self.prepare_input(batch)
+        for value in VALIDATION_TIMESTEPS:
+            t = torch.full((x0.shape[0],), value, device=self.device)
+            loss = self.objective.loss(lambda x, tt: self.diffusion(x, tt, cond, cfg_dropout_prob=0.0),
+                                       x0, torch.randn_like(x0), t)
+            self.validation_losses[value].append(float(loss))
 
-    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
-        super().optimizer_step(*args, **kwargs)
-        if self.ema is not None:
-            self.ema.update(self.model.model)
+    def on_validation_epoch_end(self) -> None:
+        means = {t: sum(v) / len(v) for t, v in self.validation_losses.items() if v}
+        for t, value in means.items():
+            self.log(f"val/loss_{t:.1f}", value, sync_dist=True)
+        if means:
+            self.log("val/avg_loss", sum(means.values()) / len(means), sync_dist=True)
+        self.validation_losses = {t: [] for t in VALIDATION_TIMESTEPS}
 
-    def on_train_epoch_start(self) -> None:
-        loader = self.trainer.train_dataloader
-        dataset = getattr(loader, "dataset", None)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(self.current_epoch)
+    # ---- checkpoints --------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["model_config"] = self.diffusion.config.raw
+        checkpoint["preencode"] = {"format": CHECKPOINT_FORMAT, "timestep_sampler": self.timesteps.state_dict()}
 
-    def configure_optimizers(self) -> Any:
-        from .optim import build_optimizer
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        weights = checkpoint.get("state_dict", {})
+        for key in [k for k in weights if k.startswith(REFERENCE_ONLY)]:
+            del weights[key]
+        state = checkpoint.get("preencode", {}).get("timestep_sampler")
+        if isinstance(state, dict):
+            self.timesteps.load_state_dict(state)
 
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        return build_optimizer(self.config.training.optimizer, params)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["model_config"] = self.config.raw
-
-    # ---- generation ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def generate(self, conds: list[dict], frames: int, steps: int, cfg_scale: float = 1.0, seed: int = 0,
-                 use_ema: bool = True) -> torch.Tensor:
-        """Sample latents ``[len(conds), io_channels, frames]`` (scaled, i.e. before decoding)."""
-        net = self.ema.shadow if (use_ema and self.ema is not None) else self.model.model
-        inputs = self.model.dit_inputs(self.model.condition(conds, self.device)) if conds and conds[0] else {}
-        null = self.model.null_inputs(inputs)
-        gen = torch.Generator().manual_seed(seed)
-        noise = torch.randn(len(conds), self.config.io_channels, frames, generator=gen).to(self.device)
-        fn = cfg_denoiser(lambda x, t: net(x, t, **inputs), lambda x, t: net(x, t, **null), cfg_scale)
-        sampler = SAMPLERS.get(self.config.training.diffusion_objective)
-        if sampler is None:
-            raise UserError(f"No sampler for objective {self.config.training.diffusion_objective!r}.")
-        return sampler(fn, noise, steps)
+    def network_for_sampling(self) -> torch.nn.Module:
+        """The EMA network when there is one (as the reference's demos), else the online one."""
+        return self.diffusion_ema.ema_model if self.diffusion_ema is not None else self.diffusion.model

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from ..arguments import count_or_name, non_negative_float, non_negative_int, positive_int, seed_32bit
 
 LOGGERS = ("none", "csv", "tensorboard", "wandb")
+PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed")
 
 
 @dataclass
@@ -32,6 +33,7 @@ class TrainOptions:
     ckpt_path: str | None = None
     pretrained_ckpt_path: str | None = None
     pretransform_ckpt_path: str | None = None
+    gradient_checkpointing: bool = False
     seed: int = 42
     logger: str = "csv"
     max_steps: int | None = None
@@ -55,13 +57,21 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="devices per node (a number or 'auto'); --num-gpus is an alias")
     p.add_argument("--num-nodes", type=positive_int, default=1)
     p.add_argument("--strategy", default="auto")
-    p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. 16-mixed, bf16-mixed")
+    p.add_argument("--precision", default="32-true", choices=PRECISIONS,
+                   help="32-true (default), bf16-mixed, or 16-mixed (CUDA only): mixed precision halves activation "
+                        "memory")
     p.add_argument("--accum-batches", type=positive_int, default=1)
     p.add_argument("--gradient-clip-val", type=non_negative_float, default=None)
     p.add_argument("--checkpoint-every", type=positive_int, default=10000, help="optimiser steps between checkpoints")
-    p.add_argument("--ckpt-path", default=None, help="resume from this training checkpoint")
-    p.add_argument("--pretrained-ckpt-path", default=None, help="start from these unwrapped model weights")
-    p.add_argument("--pretransform-ckpt-path", default=None, help="unwrapped autoencoder weights for the pretransform")
+    p.add_argument("--ckpt-path", default=None,
+                   help="resume this training checkpoint (step, optimiser, scheduler, EMA)")
+    p.add_argument("--pretrained-ckpt-path", default=None,
+                   help="start from these model weights (e.g. Stable Audio Open's model.ckpt or model.safetensors), "
+                        "loaded strictly")
+    p.add_argument("--pretransform-ckpt-path", default=None,
+                   help="unwrapped autoencoder weights for the pretransform (replace those of --pretrained-ckpt-path)")
+    p.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute transformer blocks in the backward pass: less memory, about 30%% more compute")
     p.add_argument("--seed", type=seed_32bit, default=42)
     p.add_argument("--logger", choices=LOGGERS, default="csv")
     p.add_argument("--max-steps", type=positive_int, default=None)
@@ -81,12 +91,15 @@ def add_unwrap_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt-path", required=True, help="training checkpoint (e.g. <save-dir>/checkpoints/last.ckpt)")
     p.add_argument("--output", required=True, help="output path without extension, e.g. out/model")
     p.add_argument("--no-ema", action="store_true", help="use the raw instead of the EMA weights")
+    p.add_argument("--model-config", default=None,
+                   help="the model config, for a checkpoint that does not embed it (ours and stable-audio-tools' do)")
 
 
 def run_unwrap(args: argparse.Namespace) -> int:
     """``preencode unwrap``: prints the paths written."""
     from .unwrap import unwrap_checkpoint
 
-    for path in unwrap_checkpoint(args.ckpt_path, args.output, use_ema=not args.no_ema):
+    for path in unwrap_checkpoint(args.ckpt_path, args.output, use_ema=not args.no_ema,
+                                  model_config=args.model_config):
         print(path)
     return 0

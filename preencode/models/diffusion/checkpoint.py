@@ -4,7 +4,8 @@ Accepted files: ``.ckpt`` (``{"state_dict": ...}``, a Lightning checkpoint, or a
 with ``torch.load(weights_only=True)``) and ``.safetensors``. The tensors are matched against the
 model by the first layout of :data:`LAYOUTS` that explains the most of them: an unwrapped model
 (stable-audio-tools' ``unwrap_model.py`` output, the released ``model.ckpt``/``model.safetensors``), or
-a training checkpoint, which is unwrapped with a notice. Missing, unexpected and mis-shaped tensors
+a training checkpoint (``diffusion.*`` and ``diffusion_ema.*``: stable-audio-tools' layout, which
+``preencode train`` writes too), which is unwrapped with a notice. Missing, unexpected and mis-shaped tensors
 are errors that list them: a model never runs with weights that were not loaded.
 
 EMA: when a training checkpoint holds EMA weights of the network, they are used (like the reference's
@@ -71,7 +72,6 @@ LAYOUTS = (
            (("model.", "diffusion_ema.ema_model."), ("", "diffusion.")),
            ignored=("diffusion.model.", "diffusion_ema.initted", "diffusion_ema.step"), ema=True),
     Layout("a stable-audio-tools training checkpoint", (("", "diffusion."),), ignored=("diffusion_ema.",)),
-    Layout("a preencode training checkpoint", (("", "model."),)),
 )
 
 
@@ -121,8 +121,12 @@ def _summarise(keys: list[str]) -> str:
 
 
 def select_state(state: dict[str, Tensor], own: dict[str, Tensor], source: str,
-                 prefer_ema: bool = True) -> dict[str, Tensor]:
+                 prefer_ema: bool = True, allow_missing: tuple[str, ...] = ()) -> dict[str, Tensor]:
     """The model's tensors from ``state`` under the best layout (a notice when it is a training one).
+
+    Args:
+        allow_missing: model key prefixes that may be absent (e.g. ``pretransform.`` when its weights
+            come from another file).
 
     Raises:
         CheckpointError: listing missing, unexpected and mis-shaped tensors.
@@ -132,7 +136,7 @@ def select_state(state: dict[str, Tensor], own: dict[str, Tensor], source: str,
     layout = layouts[scores.index(max(scores))]
     picked = {k: state[layout.source(k)] for k in own if layout.source(k) in state}
     used = {layout.source(k) for k in picked}
-    missing = sorted(k for k in own if k not in picked)
+    missing = sorted(k for k in own if k not in picked and not k.startswith(allow_missing))
     unexpected = sorted(k for k in state if k not in used and layout.claims(k))
     mismatched = [f"{k} (checkpoint {list(v.shape)}, model {list(own[k].shape)})"
                   for k, v in picked.items() if v.shape != own[k].shape]

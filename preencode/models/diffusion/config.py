@@ -348,10 +348,11 @@ def _check_conditioning(c: DiffusionConfig, root: Node) -> None:
         if configs[cid].tokens != 1 and cid not in pre_encoded:
             root.problem("model.diffusion.global_cond_ids", f"{cid!r} is a {configs[cid].type} conditioner with "
                          f"{configs[cid].tokens} tokens; global conditioning takes one-token conditioners")
-    if c.training is not None and not c.training.demo.demo_cond_from_batch and _clean(root, "training.demo"):
+    demo = c.training.demo if c.training is not None else None
+    if demo is not None and not demo.demo_cond_from_batch and _clean(root, "training.demo"):
         defaults = c.conditioning.default_keys if c.conditioning else {}
-        for i, demo in enumerate(c.training.demo.demo_cond):
-            missing = [cid for cid in configs if cid not in demo and defaults.get(cid) not in demo]
+        for i, cond in enumerate(demo.demo_cond):
+            missing = [cid for cid in configs if cid not in cond and defaults.get(cid) not in cond]
             if missing:
                 root.problem(f"training.demo.demo_cond[{i}]", f"lacks {', '.join(map(repr, missing))} "
                              "(every conditioner reads its id from each demo)")

@@ -57,7 +57,7 @@ class TrainingConfig:
     mask_padding: bool = False
     mask_padding_dropout: float = 0.0
     p_one_shot: float = 0.0
-    demo: DemoConfig = field(default_factory=DemoConfig)
+    demo: DemoConfig | None = None  # None: no ``demo`` section, no demos during training
 
 
 def parse_training_config(node: Node, conditional: bool = True) -> TrainingConfig:
@@ -164,10 +164,10 @@ def _check_kwargs(node: Node, cls: type, skip: tuple[str, ...]) -> None:
     node.check_unknown(set(params) - set(skip))
 
 
-def _demo(node: Node | None, conditional: bool) -> DemoConfig:
+def _demo(node: Node | None, conditional: bool) -> DemoConfig | None:
     d = DemoConfig()
     if node is None:
-        return d
+        return None
     every = node.int("demo_every", d.demo_every, minimum=1)
     steps = node.int("demo_steps", d.demo_steps, minimum=1)
     if not conditional:

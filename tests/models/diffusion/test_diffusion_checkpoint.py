@@ -121,14 +121,17 @@ def test_reference_training_checkpoint_without_ema(trained, tmp_path, caplog):
     assert torch.equal(_outputs(loaded, inputs), inputs[2])
 
 
-def test_preencode_training_checkpoint(trained, tmp_path, caplog):
+def test_training_checkpoint_extras_are_ignored(trained, tmp_path, caplog):
+    """preencode train writes the reference's layout (diffusion.*, diffusion_ema.*); other entries of a
+    training module (the reference's loss-weight buffer) are not model tensors."""
     config, model, inputs = trained
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    state["loss_scale"] = torch.tensor(1.0)  # another part of a training module: ignored
-    torch.save({"state_dict": state, "lr_schedulers": []}, tmp_path / "train.ckpt")
+    ckpt = _training_checkpoint(model, ema_shift=0.0)
+    ckpt["state_dict"]["losses.losses.0.weight"] = torch.tensor(1.0)
+    ckpt.update(lr_schedulers=[], model_config=config)
+    torch.save(ckpt, tmp_path / "train.ckpt")
     with caplog.at_level(logging.WARNING, logger="preencode"):
         loaded = load_diffusion_model(config, tmp_path / "train.ckpt")
-    assert "preencode training checkpoint" in caplog.text
+    assert "stable-audio-tools training checkpoint (EMA weights)" in caplog.text
     assert torch.equal(_outputs(loaded, inputs), inputs[2])
 
 
