@@ -59,7 +59,7 @@ def write_inputs(folder: Path, minutes: list[float]) -> int:
 
 
 def encode(dataset: Path, out: Path, workers: int, *extra: str) -> float:
-    argv = ["encode", "--model-config", str(DEMO / "tiny_vae.json"), "--ckpt-path", str(DEMO / "tiny_vae.ckpt"),
+    argv = ["encode", "--model-config", str(DEMO / "tiny_vae.json"), "--ckpt-path", str(DEMO / "tiny_sao.safetensors"),
             "--dataset-config", str(dataset), "--output-path", str(out), "--num-workers", str(workers),
             "--accelerator", "cpu", "--progress", "none", *extra]
     start = time.perf_counter()
