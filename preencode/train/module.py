@@ -62,6 +62,7 @@ class DiffusionTrainingModule(L.LightningModule):
             shift=DistributionShift(shift.base_shift, shift.max_shift, shift.max_length, shift.min_length,
                                     shift.use_sine) if shift is not None else None,
             p_one_shot=training.p_one_shot)
+        self.seed = seed
         self.mask_rng = random.Random(seed)
         self.encode_posterior = encode_posterior
         self.skipped_samples = 0
@@ -108,6 +109,17 @@ class DiffusionTrainingModule(L.LightningModule):
         if self.skipped_samples:
             self.log("train/skipped_samples", float(self.skipped_samples), on_step=True, batch_size=size)
         return loss
+
+    def on_fit_start(self) -> None:
+        # Every rank starts from the same seed; give each its own noise and times, as the reference does under
+        # SLURM (seed + rank), so that the samples of a global batch are not noised alike.
+        rank, world = self.trainer.global_rank, self.trainer.world_size
+        if world > 1:
+            torch.manual_seed(self.seed + rank)
+            self.mask_rng.seed(self.seed + rank)
+            state = self.timesteps.state_dict()
+            self.timesteps.reseed(self.seed + rank)
+            self.timesteps.load_state_dict(dict(state, seed=self.seed + rank))
 
     def on_before_zero_grad(self, *args: Any, **kwargs: Any) -> None:
         if self.diffusion_ema is not None:

@@ -1,8 +1,8 @@
 """Setting up a training run: options, configs, compatibility checks, data, weights, Trainer.
 
 Everything that can be checked without data or weights (options, the model config, checkpoint paths) is
-checked first; then the dataset is scanned and matched against the model; then weights are loaded
-strictly: ``--pretrained-ckpt-path`` (an unwrapped model such as Stable Audio Open's ``model.ckpt`` /
+checked first; then weights are loaded strictly; then the dataset is scanned and matched against the model.
+Weights: ``--pretrained-ckpt-path`` (an unwrapped model such as Stable Audio Open's ``model.ckpt`` /
 ``model.safetensors``, or a training checkpoint) into the whole model, ``--pretransform-ckpt-path`` into
 the pretransform's autoencoder. A missing, unexpected or mis-shaped tensor is an error that lists them
 (stable-audio-tools skips them silently). ``--ckpt-path`` resumes a training checkpoint (ours or
@@ -209,6 +209,7 @@ def train(opts: TrainOptions, callbacks: list[L.Callback] | None = None) -> Path
     val_data = load_dataset_config(opts.val_dataset_config) if opts.val_dataset_config else None
     logger = make_logger(opts.logger, opts.save_dir, opts.name)
     L.seed_everything(opts.seed, workers=True, verbose=False)
+    module = build_module(opts, config)  # weights are checked before the (possibly long) dataset scan
     dataset = build_dataset(config, data, opts.seed)
     check_data_matches_model(config, data, dataset, opts.dataset_config)
     loader = make_loader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers, shuffle=True,
@@ -219,7 +220,6 @@ def train(opts: TrainOptions, callbacks: list[L.Callback] | None = None) -> Path
         check_data_matches_model(config, val_data, val_set, opts.val_dataset_config)
         val_loader = make_loader(val_set, batch_size=opts.batch_size, num_workers=opts.num_workers, shuffle=False,
                                  drop_last=False)
-    module = build_module(opts, config)
     save_dir = Path(opts.save_dir)
     all_callbacks: list[L.Callback] = [ModelCheckpoint(
         dirpath=save_dir / "checkpoints", every_n_train_steps=opts.checkpoint_every, save_top_k=-1,

@@ -93,6 +93,11 @@ class TimestepSampler:
         self.shift, self.p_one_shot = shift, p_one_shot
         self.sobol = torch.quasirandom.SobolEngine(1, scramble=True, seed=seed)
 
+    def reseed(self, seed: int) -> None:
+        """Start a new Sobol sequence scrambled with ``seed`` (e.g. one per rank)."""
+        self.seed = seed
+        self.sobol = torch.quasirandom.SobolEngine(1, scramble=True, seed=seed)
+
     def draw(self, batch: int) -> Tensor:
         """``[batch]`` times before the shift and ``p_one_shot`` (float32, CPU)."""
         if self.kind == "uniform":

@@ -217,3 +217,15 @@ def test_cli_user_error_exits_2_without_traceback(tmp_path, capsys):
                        str(tmp_path / "r"), "--logger", "none", "--gradient-checkpointing"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_validation_logs_the_references_fixed_time_losses(tmp_path):
+    opts = options(tmp_path, 2, logger="csv")
+    opts.val_dataset_config = opts.dataset_config
+    train(opts)
+    import csv
+
+    (metrics,) = (tmp_path / "run" / "csv").rglob("metrics.csv")
+    with open(metrics) as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val/avg_loss")]
+    assert rows and all(np.isfinite(float(rows[-1][f"val/loss_{t}"])) for t in ("0.1", "0.3", "0.5", "0.7", "0.9"))

@@ -102,12 +102,19 @@ class T5Conditioner(nn.Module):
         except ImportError as err:
             raise UserError("The t5 conditioner needs the 'transformers' package.",
                             "Install it with: pip install 'preencode[t5]'") from err
+        from transformers.utils import logging as hf_logging
+
         name = self.t5_model_name
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a local load: no "Loading weights" bar on stderr
         try:
             tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
             encoder = T5EncoderModel.from_pretrained(name, local_files_only=True)
         except (OSError, ValueError) as err:
             raise _missing(name) from err
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
         if encoder.config.d_model != self.dim:
             raise UserError(f"T5 model {name!r} is {encoder.config.d_model} wide, expected {self.dim}.",
                             "Use the T5 model the checkpoint was trained with.")
