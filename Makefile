@@ -32,4 +32,4 @@ demo: $(STAMP) demo_data/dataset.json
 	$(PY) -m preencode.demo
 
 clean:
-	rm -rf $(VENV) demo_data demo_output
+	rm -rf $(VENV) demo_data demo_output demo_finetune

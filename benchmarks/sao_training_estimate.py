@@ -1,7 +1,7 @@
 """What one training step of Stable Audio Open 1.0 costs on one GPU: FLOPs, memory, batch sizes that fit.
 
-    PYTHONPATH=. python3 benchmarks/sao_training_estimate.py [--model-config ../shared/spec/stable_audio_open_model_config.json]
-        [--seconds 47.55] [--json]
+    PYTHONPATH=. python3 benchmarks/sao_training_estimate.py \
+        [--model-config ../shared/spec/stable_audio_open_model_config.json] [--seconds 47.55] [--json]
 
 Everything is computed from the config, on the ``meta`` device (no weights, no compute):
 

@@ -64,6 +64,8 @@ COMMANDS: dict[str, Command] = {
                      "preencode.train.options:add_train_arguments", "preencode.train.options:run_train"),
     "unwrap": Command("export a trained model's plain state dict",
                       "preencode.train.options:add_unwrap_arguments", "preencode.train.options:run_unwrap"),
+    "generate": Command("generate audio from a prompt with a diffusion model",
+                        "preencode.generate.options:add_generate_arguments", "preencode.generate.options:run_generate"),
 }
 
 _DEBUG_HELP = "show the traceback of an error"

@@ -9,7 +9,7 @@ Files (under preencode/demo/):
                          T5 encoder (what "t5-base" is for Stable Audio Open), so prompts work offline
 
 All weights are seeded random values (the DiT has the reference's initialisation, the VAE is
-scripts/make_demo_checkpoint.py's former demo autoencoder): the demo shows the pipeline, not audio quality.
+the former scripts/make_demo_checkpoint.py's demo autoencoder): the demo shows the pipeline, not audio quality.
 Usage: python scripts/make_demo_model.py [out_dir]
 """
 
@@ -25,7 +25,24 @@ DEMO = Path(__file__).resolve().parents[1] / "preencode" / "demo"
 T5_PLACEHOLDER = "preencode/demo/tiny_t5"
 
 # Lower-cased words the demo T5 knows (anything else becomes <unk>); music words first.
-VOCABULARY = ["a", "an", "the", "and", "with", "of", "in", "on", "at", "by", "for", "to", "from", "into", "over", "under", "like", "as", "or", "but", "no", "not", "very", "more", "less", "music", "song", "track", "tune", "beat", "beats", "loop", "loops", "sample", "samples", "sound", "sounds", "tone", "tones", "note", "notes", "chord", "chords", "melody", "melodies", "harmony", "rhythm", "groove", "riff", "riffs", "solo", "intro", "outro", "verse", "chorus", "bridge", "break", "drop", "fill", "drum", "drums", "kick", "snare", "hat", "hats", "hihat", "cymbal", "cymbals", "clap", "claps", "tom", "toms", "percussion", "shaker", "tambourine", "bass", "bassline", "sub", "synth", "synths", "pad", "pads", "lead", "arp", "arpeggio", "pluck", "keys", "piano", "organ", "rhodes", "guitar", "guitars", "acoustic", "electric", "strings", "violin", "viola", "cello", "orchestra", "orchestral", "brass", "trumpet", "trombone", "horn", "horns", "saxophone", "sax", "flute", "clarinet", "choir", "vocal", "vocals", "voice", "voices", "bells", "bell", "marimba", "vibraphone", "harp", "sitar", "genre", "ambient", "techno", "house", "trance", "dubstep", "jungle", "hip", "hop", "trap", "lofi", "lo", "fi", "jazz", "blues", "rock", "pop", "funk", "soul", "disco", "reggae", "classical", "cinematic", "folk", "country", "metal", "punk", "edm", "electronic", "chillhop", "chill", "chillout", "downtempo", "breakbeat", "amen", "idm", "experimental", "minimal", "industrial", "warm", "cold", "bright", "dark", "soft", "loud", "deep", "low", "high", "heavy", "light", "smooth", "rough", "clean", "dirty", "distorted", "crisp", "punchy", "slow", "fast", "calm", "energetic", "happy", "sad", "dreamy", "epic", "gentle", "aggressive", "mellow", "melancholic", "uplifting", "tense", "eerie", "peaceful", "playful", "hypnotic", "driving", "bouncy", "airy", "lush", "sparse", "dense", "wide", "short", "long", "little", "big", "major", "minor", "hum", "drone", "noise", "static", "rain", "wind", "water", "birds", "ocean", "fire", "city", "night", "morning", "ringing", "sustained", "fading", "rising", "falling", "swelling", "pulsing", "repeating", "steady", "bpm", "60", "70", "80", "90", "100", "110", "120", "124", "128", "130", "140", "150", "160", "170", "174", "180", "one", "two", "three", "four", "five", "six", "seven", "eight"]
+VOCABULARY = """
+a an the and with of in on at by for to from into over under like as or but no not very more less
+music song track tune beat beats loop loops sample samples sound sounds tone tones note notes chord
+chords melody melodies harmony rhythm groove riff riffs solo intro outro verse chorus bridge break
+drop fill drum drums kick snare hat hats hihat cymbal cymbals clap claps tom toms percussion shaker
+tambourine bass bassline sub synth synths pad pads lead arp arpeggio pluck keys piano organ rhodes
+guitar guitars acoustic electric strings violin viola cello orchestra orchestral brass trumpet
+trombone horn horns saxophone sax flute clarinet choir vocal vocals voice voices bells bell marimba
+vibraphone harp sitar genre ambient techno house trance dubstep jungle hip hop trap lofi lo fi jazz
+blues rock pop funk soul disco reggae classical cinematic folk country metal punk edm electronic
+chillhop chill chillout downtempo breakbeat amen idm experimental minimal industrial warm cold
+bright dark soft loud deep low high heavy light smooth rough clean dirty distorted crisp punchy
+slow fast calm energetic happy sad dreamy epic gentle aggressive mellow melancholic uplifting tense
+eerie peaceful playful hypnotic driving bouncy airy lush sparse dense wide short long little big
+major minor hum drone noise static rain wind water birds ocean fire city night morning ringing
+sustained fading rising falling swelling pulsing repeating steady bpm 60 70 80 90 100 110 120 124
+128 130 140 150 160 170 174 180 one two three four five six seven eight
+""".split()  # noqa: SIM905 - a word list reads best as text
 SPECIAL = ["<pad>", "</s>", "<unk>", ",", ".", "-"]
 
 

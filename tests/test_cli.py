@@ -28,6 +28,8 @@ def user_errors(tmp: Path) -> dict[str, list[str]]:
         "verify": ["verify", missing],
         "decode": ["decode", f"{missing}.npy", "--ckpt-path", f"{missing}.ckpt", "-o", str(tmp / "o.wav")],
         "unwrap": ["unwrap", "--ckpt-path", f"{missing}.ckpt", "--output", str(tmp / "model")],
+        "generate": ["generate", "--model-config", f"{missing}.json", "--ckpt-path", f"{missing}.ckpt",
+                     "--prompt", "a dog barks", "--output", str(tmp / "o.wav")],
     }
 
 
@@ -42,6 +44,8 @@ USAGE_ERRORS = {
     "decode": (["decode", "x.npy", "--ckpt-path", "c", "-o", "o.wav", "--chunk-frames", "many"],
                "argument --chunk-frames: expected an integer >= 0, got 'many'"),
     "unwrap": (["unwrap", "--ckpt-path", "c"], "the following arguments are required: --output"),
+    "generate": (["generate", "--model-config", "m", "--ckpt-path", "c", "--output", "o.wav", "--batch", "0"],
+                 "argument --batch: expected an integer >= 1, got 0"),
 }
 
 

@@ -1,6 +1,7 @@
-"""Run the demo: pre-encode ``demo_data/`` with the bundled tiny autoencoder and show what was written.
+"""Run the demo: pre-encode ``demo_data/`` with the bundled tiny model's autoencoder, show what was written,
+then fine-tune the bundled tiny Stable Audio Open-shaped model on those latents and generate a clip.
 
-Usage: python -m preencode.demo [demo_data_folder] [output_folder]
+Usage: python -m preencode.demo [demo_data_folder] [output_folder] [finetune_folder]
 """
 
 import json
@@ -26,9 +27,34 @@ def show(output: Path) -> None:
               f"<- {meta['relpath']} ({meta['seconds_total']} s)")
 
 
+def finetune(latents: Path, folder: Path) -> None:
+    """The second half: fine-tune, unwrap, generate (once; a re-run shows what the first run wrote)."""
+    if folder.exists():
+        print(f"\n{folder}/ exists from an earlier demo run: the fine-tune is not repeated (make clean runs it "
+              "again).")
+        return
+    from .finetune import finetune_demo
+
+    print("\nFine-tuning the bundled tiny Stable Audio Open-shaped model on these latents "
+          "(train --pretrained-ckpt-path, unwrap, generate):", flush=True)
+    result = finetune_demo(latents, folder)
+    if result.losses:
+        first, last = result.losses[:5], result.losses[-5:]
+        print(f"  {len(result.losses)} steps, loss {sum(first) / len(first):.3f} -> {sum(last) / len(last):.3f} "
+              "(mean of the first and last five)")
+    print(f"  model files (as released models come): {result.model_config}, {result.model_ckpt}")
+    print(f"  training checkpoint: {result.checkpoint}")
+    print(f"  unwrapped model: {', '.join(str(p) for p in result.unwrapped)}")
+    print(f"  generated clip: {result.audio}")
+    print("\nThe same steps as commands:")
+    for command in result.commands:
+        print(f"  {command}")
+
+
 def main() -> int:
     data = Path(sys.argv[1] if len(sys.argv) > 1 else "demo_data")
     output = Path(sys.argv[2] if len(sys.argv) > 2 else "demo_output")
+    finetuned = Path(sys.argv[3] if len(sys.argv) > 3 else "demo_finetune")
     argv = ["--model-config", str(DEMO_CONFIG), "--ckpt-path", str(DEMO_CKPT),
             "--dataset-config", str(data / "dataset.json"), "--output-path", str(output),
             "--sample-size", "262144", "--batch-size", "2", "--num-workers", "2", "--posterior", "mean"]
@@ -40,6 +66,7 @@ def main() -> int:
         cli(["inspect", str(output)])
         print("\n$ preencode verify " + str(output), flush=True)
         cli(["verify", str(output)])
+        finetune(output, finetuned)
     return code
 
 

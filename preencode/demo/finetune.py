@@ -104,7 +104,8 @@ def finetune_demo(latents: str | Path, out_dir: str | Path, *, steps: int = 40, 
 
 def _finetune(latents: Path, out: Path, steps: int, batch_size: int, generate_steps: int, seconds: float,
               prompt: str, seed: int) -> FinetuneResult:
-    from ..generate.run import GenerateOptions, generate
+    from ..generate.options import GenerateOptions
+    from ..generate.run import generate
     from ..train.run import TrainOptions, train
     from ..train.unwrap import unwrap_checkpoint
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,46 +12,10 @@ import torch
 
 from ..errors import UserError
 from ..models.diffusion.checkpoint import load_diffusion_model
+from .options import GenerateOptions
 from .sample import generate_audio
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class GenerateOptions:
-    """What to generate and where to write it (the flags of ``preencode generate``).
-
-    Attributes:
-        model_config: the model's config (JSON path).
-        ckpt_path: its weights: an unwrapped ``.ckpt``/``.safetensors`` or a training checkpoint.
-        output: the WAV path; with ``batch`` > 1, ``<stem>_<i><suffix>`` for i = 0 .. batch - 1.
-        prompt: the text prompt (metadata field ``prompt``).
-        seconds_total: length of the audio written (also the ``seconds_total`` conditioning).
-        seconds_start: the ``seconds_start`` conditioning.
-        negative_prompt: cross-attention conditioning of the unconditional half of guidance.
-        steps, cfg_scale, sampler: None takes the model objective's defaults.
-        seed: None draws one (it is logged).
-        batch: number of clips (one forward batch).
-        device: ``auto``, ``cpu``, ``cuda``...
-        no_ema: from a training checkpoint, take the online weights instead of the EMA ones.
-        overwrite: replace existing output files (refused otherwise).
-    """
-
-    model_config: str
-    ckpt_path: str
-    output: str
-    prompt: str = ""
-    seconds_total: float = 10.0
-    seconds_start: float = 0.0
-    negative_prompt: str | None = None
-    steps: int | None = None
-    cfg_scale: float | None = None
-    sampler: str | None = None
-    seed: int | None = None
-    batch: int = 1
-    device: str = "auto"
-    no_ema: bool = False
-    overwrite: bool = False
 
 
 def output_paths(output: str | Path, batch: int) -> list[Path]:
@@ -115,7 +78,7 @@ def generate(opts: GenerateOptions) -> list[Path]:
 
 def write_wavs(audio: torch.Tensor, sample_rate: int, paths: list[Path]) -> list[Path]:
     """Write ``audio [B, C, T]`` (in [-1, 1]) as one 16-bit PCM WAV per clip."""
-    for clip, path in zip(audio.cpu(), paths):
+    for clip, path in zip(audio.cpu(), paths, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(str(path), clip.T.numpy(), sample_rate, subtype="PCM_16")
     return paths

@@ -79,9 +79,8 @@ def load_training_config(path: str) -> DiffusionConfig:
     return config
 
 
-def check_data_matches_model(model: DiffusionConfig, data: DatasetConfig, dataset: torch.utils.data.Dataset,
-                             source: str) -> None:
-    """Raise a DatasetError naming both sides when the data cannot feed this model."""
+def check_data_kind(model: DiffusionConfig, data: DatasetConfig, source: str) -> None:
+    """Raise a DatasetError when latents would feed an audio model or audio a latent one (before any model work)."""
     pre = model.training.pre_encoded if model.training is not None else False
     if pre and data.dataset_type != "pre_encoded":
         raise DatasetError(f"The model config sets training.pre_encoded: true but {source} has dataset_type "
@@ -89,7 +88,11 @@ def check_data_matches_model(model: DiffusionConfig, data: DatasetConfig, datase
     if not pre and data.dataset_type == "pre_encoded":
         raise DatasetError(f"{source} is pre_encoded but the model config sets training.pre_encoded: false "
                            "(it would encode latents again).", "Set \"pre_encoded\": true in the training section.")
-    if pre:
+
+
+def check_data_matches_model(model: DiffusionConfig, dataset: torch.utils.data.Dataset) -> None:
+    """Raise a DatasetError when the stored latents' channels differ from the model's io_channels."""
+    if model.training is not None and model.training.pre_encoded:
         found = latent_channels(dataset)  # type: ignore[arg-type]
         if found is not None and found[0] != model.io_channels:
             raise DatasetError(f"The pre-encoded latents have {found[0]} channels ({found[1]}) but the model's "
@@ -124,10 +127,11 @@ def load_weights(model: ConditionedDiffusionModel, pretrained: str | None, pretr
         model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=False)
         log.info("Loaded %d tensors from %s", len(state), pretrained)
     if pretransform:
-        from ..models.checkpoint import load_into, load_state_dict_file
+        from ..models.checkpoint import load_autoencoder_state, load_state_dict_file
 
-        assert model.pretransform is not None  # checked above
-        load_into(model.pretransform.model, load_state_dict_file(pretransform), pretransform)
+        if model.pretransform is None:  # refused above; narrows the type
+            raise UserError("--pretransform-ckpt-path needs a model config with model.pretransform.")
+        load_autoencoder_state(model.pretransform.model, load_state_dict_file(pretransform), pretransform)
     elif model.pretransform is not None and not pretrained:
         log.warning("No --pretrained-ckpt-path or --pretransform-ckpt-path: the pretransform has random weights, "
                     "so demos (and on-the-fly encoding) are meaningless.")
@@ -147,9 +151,10 @@ def check_resume(module: DiffusionTrainingModule, path: str) -> None:
     if missing or unexpected or shapes:
         parts = [f"{len(v)} {n}: {', '.join(v[:5])}{' ...' if len(v) > 5 else ''}" for n, v in
                  (("missing", missing), ("unexpected", unexpected), ("with another shape", shapes)) if v]
-        hint = " (training.use_ema differs from the run's?)" if any("diffusion_ema" in k for k in missing + unexpected) \
-            else ""
-        raise CheckpointError(f"Training checkpoint {path} does not match the model config{hint} ({'; '.join(parts)}).",
+        ema_differs = any("diffusion_ema" in k for k in missing + unexpected)
+        hint = " (training.use_ema differs from the run's?)" if ema_differs else ""
+        raise CheckpointError(f"Training checkpoint {path} does not match the model config{hint} "
+                              f"({'; '.join(parts)}).",
                               "Resume with the model config of that run.")
 
 
@@ -207,17 +212,20 @@ def train(opts: TrainOptions, callbacks: list[L.Callback] | None = None) -> Path
     assert training is not None
     data = load_dataset_config(opts.dataset_config)
     val_data = load_dataset_config(opts.val_dataset_config) if opts.val_dataset_config else None
+    check_data_kind(config, data, opts.dataset_config)
+    if val_data is not None and opts.val_dataset_config:
+        check_data_kind(config, val_data, opts.val_dataset_config)
     logger = make_logger(opts.logger, opts.save_dir, opts.name)
     L.seed_everything(opts.seed, workers=True, verbose=False)
     module = build_module(opts, config)  # weights are checked before the (possibly long) dataset scan
     dataset = build_dataset(config, data, opts.seed)
-    check_data_matches_model(config, data, dataset, opts.dataset_config)
+    check_data_matches_model(config, dataset)
     loader = make_loader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers, shuffle=True,
                          drop_last=data.drop_last, seed=opts.seed)
     val_loader = None
     if val_data is not None and opts.val_dataset_config:
         val_set = build_dataset(config, val_data, opts.seed)
-        check_data_matches_model(config, val_data, val_set, opts.val_dataset_config)
+        check_data_matches_model(config, val_set)
         val_loader = make_loader(val_set, batch_size=opts.batch_size, num_workers=opts.num_workers, shuffle=False,
                                  drop_last=False)
     save_dir = Path(opts.save_dir)

@@ -43,7 +43,8 @@ def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise CheckpointError(f"Cannot read training checkpoint {path} ({first}).",
-                              "Pass a checkpoint written by `preencode train` or stable-audio-tools' train.py.") from err
+                              "Pass a checkpoint written by `preencode train` or stable-audio-tools' train.py.") \
+            from err
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"{path} is not a training checkpoint (no state_dict).",
                               "Pass a checkpoint written by `preencode train` or stable-audio-tools' train.py.")

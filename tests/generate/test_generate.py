@@ -9,9 +9,11 @@ import pytest
 import soundfile as sf
 import torch
 
+from preencode.cli import main as cli
 from preencode.errors import UserError
-from preencode.generate import GenerateOptions, generate, generate_audio, latent_frames
-from preencode.generate.cli import generate_main
+from preencode.generate.options import GenerateOptions
+from preencode.generate.run import generate
+from preencode.generate.sample import generate_audio, latent_frames
 from preencode.models.diffusion import load_diffusion_model
 from tests.train.conftest import (
     model_config,
@@ -44,8 +46,8 @@ def files(tmp_path_factory):
 
 def run(files, tmp_path, name="v", **kw) -> list[Path]:
     config, ckpt = files[name]
-    opts = {"model_config": str(config), "ckpt_path": str(ckpt), "prompt": "a dog barks", "seconds_total": 0.005, "steps": 4,
-                "seed": 1, "output": str(tmp_path / "out.wav"), "device": "cpu"}
+    opts = {"model_config": str(config), "ckpt_path": str(ckpt), "prompt": "a dog barks", "seconds_total": 0.005,
+            "steps": 4, "seed": 1, "output": str(tmp_path / "out.wav"), "device": "cpu"}
     opts.update(kw)
     return generate(GenerateOptions(**opts))
 
@@ -103,7 +105,7 @@ def test_a_sampler_of_another_objective_is_refused(files, tmp_path):
 
 def test_existing_output_is_kept_unless_overwrite(files, tmp_path):
     (tmp_path / "out.wav").write_bytes(b"mine")
-    with pytest.raises(UserError, match="exists.*--overwrite"):
+    with pytest.raises(UserError, match=r"exists.*--overwrite"):
         run(files, tmp_path)
     assert (tmp_path / "out.wav").read_bytes() == b"mine"
     run(files, tmp_path, overwrite=True)
@@ -123,7 +125,14 @@ def test_option_errors(files, tmp_path, change, message):
 
 def test_generate_main_prints_the_paths(files, tmp_path, capsys):
     config, ckpt = files["v"]
-    assert generate_main(["--model-config", str(config), "--ckpt-path", str(ckpt), "--prompt", "slow piano",
+    assert cli(["generate", "--model-config", str(config), "--ckpt-path", str(ckpt), "--prompt", "slow piano",
                           "--seconds-total", "0.005", "--steps", "2", "--seed", "3", "--batch", "2",
                           "--output", str(tmp_path / "x.wav")]) == 0
     assert capsys.readouterr().out.split() == [str(tmp_path / "x_0.wav"), str(tmp_path / "x_1.wav")]
+
+
+def test_the_command_line_offers_exactly_the_implemented_samplers():
+    from preencode.generate.options import SAMPLERS
+    from preencode.models.diffusion.sampling import RF_SAMPLERS, V_SAMPLERS
+
+    assert sorted(SAMPLERS) == sorted(V_SAMPLERS + RF_SAMPLERS)

@@ -84,7 +84,7 @@ def test_training_refuses_a_newer_format(newer_tree, tmp_path, capsys):
     dataset_config = tmp_path / "data.json"
     dataset_config.write_text(json.dumps({"dataset_type": "pre_encoded", "latent_crop_length": 16,
                                           "datasets": [{"id": "x", "path": str(newer_tree)}]}))
-    argv = ["train", "--model-config", str(ROOT / "configs" / "tiny_dit_cond.json"), "--dataset-config",
+    argv = ["train", "--model-config", str(ROOT / "configs" / "tiny_sao.json"), "--dataset-config",
             str(dataset_config), "--save-dir", str(tmp_path / "run"), "--max-steps", "1", "--logger", "none"]
     assert main(argv) == 2
     _one_line_naming_both_versions(capsys.readouterr().err)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "models" / "diffusion"))
+from tests.models.diffusion.tiny_diffusion import randomize, sao_like, small_like, with_t5  # noqa: F401
+from tests.models.diffusion.tiny_t5 import TINY_T5
 
-from tiny_diffusion import randomize, sao_like, small_like, with_t5  # noqa: F401
-from tiny_t5 import TINY_T5
+ROOT = Path(__file__).resolve().parents[2]
 
 PROMPTS = ["a dog barks", "slow piano in the rain", "loud drums and bass", "chill hip hop beat"]
 TRAINING: dict[str, Any] = {

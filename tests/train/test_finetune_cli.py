@@ -20,9 +20,9 @@ import torch
 from safetensors.torch import load_file
 
 from preencode import load_diffusion_model
+from preencode.cli import main as cli
 from preencode.cli import main as preencode_main
 from preencode.demo.finetune import read_losses
-from preencode.generate.cli import generate_main
 from tests.train.conftest import ROOT, model_config, model_weights, write_json
 
 pytest.importorskip("transformers")
@@ -38,8 +38,8 @@ def get_custom_metadata(info, audio):
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True, cwd=ROOT, check=False,
-                          env=env, timeout=300)
+    proc = subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True, cwd=ROOT,
+                          check=False, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -62,13 +62,9 @@ def test_pre_encode_finetune_unwrap_reload_generate(tmp_path):
         "dataset_type": "audio_dir", "random_crop": False,
         "datasets": [{"id": "mine", "path": str(audio), "custom_metadata_module": str(tmp_path / "labels.py")}]})
 
-    # 1. pre-encode with the model's own pretransform (its config section; the full checkpoint is accepted,
-    #    the pretransform.model.* tensors are taken)
-    autoencoder_config = write_json(tmp_path / "vae_config.json", {
-        "model_type": "autoencoder", "sample_rate": config["sample_rate"], "audio_channels": config["audio_channels"],
-        "model": config["model"]["pretransform"]["config"]})
+    # 1. pre-encode with the model's own two files: its pretransform section and pretransform.model.* tensors
     latents = tmp_path / "latents"
-    run("pre_encode.py", "--model-config", str(autoencoder_config), "--ckpt-path", str(weights), "--dataset-config",
+    run("pre_encode.py", "--model-config", str(config_path), "--ckpt-path", str(weights), "--dataset-config",
         str(dataset), "--output-path", str(latents), "--sample-size", "128", "--batch-size", "3", "--num-workers", "0",
         "--progress", "none", "--compile", "off")
     meta = [json.loads(p.read_text()) for p in sorted(latents.glob("0/*.json"))]
@@ -89,7 +85,8 @@ def test_pre_encode_finetune_unwrap_reload_generate(tmp_path):
     # 3. unwrap, 4. reload
     assert preencode_main(["unwrap", "--ckpt-path", str(run_dir / "checkpoints" / "last.ckpt"),
                            "--output", str(tmp_path / "finetuned" / "model")]) == 0
-    finetuned = load_diffusion_model(tmp_path / "finetuned" / "model.json", tmp_path / "finetuned" / "model.safetensors")
+    exported = tmp_path / "finetuned"
+    finetuned = load_diffusion_model(exported / "model.json", exported / "model.safetensors")
     start = load_file(str(weights))
     key = "model.model.transformer.layers.0.self_attn.to_qkv.weight"
     assert not torch.equal(finetuned.state_dict()[key], start[key])  # trained
@@ -98,7 +95,7 @@ def test_pre_encode_finetune_unwrap_reload_generate(tmp_path):
 
     # 5. generate a clip of the requested length
     out = tmp_path / "generated.wav"
-    assert generate_main(["--model-config", str(tmp_path / "finetuned" / "model.json"), "--ckpt-path",
+    assert cli(["generate", "--model-config", str(tmp_path / "finetuned" / "model.json"), "--ckpt-path",
                           str(tmp_path / "finetuned" / "model.safetensors"), "--prompt", "a dog barks",
                           "--seconds-total", "0.5", "--steps", "4", "--seed", "0", "--output", str(out)]) == 0
     clip, rate = sf.read(out)

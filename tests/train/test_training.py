@@ -53,7 +53,8 @@ def test_resume_restores_step_optimizer_scheduler_ema_and_sampler(tmp_path):
     full = torch.load(train(opts), weights_only=True)
     mid = Path(opts.save_dir) / "checkpoints" / "step_00000002.ckpt"
     assert torch.load(mid, weights_only=True)["state_dict"]["diffusion_ema.step"].item() == 2
-    resumed_opts = options(tmp_path / "b", 4, ckpt_path=str(mid), data=json.loads(Path(opts.dataset_config).read_text()))
+    data = json.loads(Path(opts.dataset_config).read_text())
+    resumed_opts = options(tmp_path / "b", 4, ckpt_path=str(mid), data=data)
     resumed = torch.load(train(resumed_opts), weights_only=True)
     for ckpt in (full, resumed):
         assert ckpt["global_step"] == 4
@@ -116,10 +117,11 @@ def test_pretransform_checkpoint_fills_a_pretrained_checkpoint_without_one(tmp_p
     state = torch.load(weights, weights_only=True)["state_dict"]
     autoencoder = {k[len("pretransform.model."):]: v for k, v in state.items() if k.startswith("pretransform.model.")}
     torch.save({"state_dict": {k: v for k, v in state.items() if not k.startswith("pretransform.")}}, weights)
-    with pytest.raises(CheckpointError, match="missing: pretransform.model"):
+    with pytest.raises(CheckpointError, match=r"missing: pretransform\.model"):
         train(options(tmp_path, 1, pretrained_ckpt_path=str(weights)))
     torch.save({"state_dict": autoencoder}, tmp_path / "vae.ckpt")
-    last = train(options(tmp_path, 1, pretrained_ckpt_path=str(weights), pretransform_ckpt_path=str(tmp_path / "vae.ckpt")))
+    last = train(options(tmp_path, 1, pretrained_ckpt_path=str(weights),
+                         pretransform_ckpt_path=str(tmp_path / "vae.ckpt")))
     trained = torch.load(last, weights_only=True)["state_dict"]
     assert all(torch.equal(trained[f"diffusion.pretransform.model.{k}"], v) for k, v in autoencoder.items())
 
@@ -133,7 +135,7 @@ def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="16-mixed runs on CUDA")
 def test_16_mixed_without_cuda_is_a_clear_error(tmp_path):
-    with pytest.raises(UserError, match="16-mixed needs a CUDA GPU.*bf16-mixed"):
+    with pytest.raises(UserError, match=r"16-mixed needs a CUDA GPU.*bf16-mixed"):
         train(options(tmp_path, 1, precision="16-mixed"))
 
 
@@ -181,12 +183,12 @@ def test_pre_encoded_model_with_an_audio_dataset_is_an_error(tmp_path):
     (tmp_path / "audio").mkdir()
     sf.write(tmp_path / "audio" / "a.wav", np.zeros(200, np.float32), 16000)
     data = {"dataset_type": "audio_dir", "datasets": [{"id": "a", "path": str(tmp_path / "audio")}]}
-    with pytest.raises(DatasetError, match="pre_encoded: true but .* 'audio_dir'"):
+    with pytest.raises(DatasetError, match=r"pre_encoded: true but .* 'audio_dir'"):
         train(options(tmp_path, 1, data=data))
 
 
 def test_audio_model_with_a_pre_encoded_dataset_is_an_error(tmp_path):
-    with pytest.raises(DatasetError, match="is pre_encoded but the model config sets training.pre_encoded: false"):
+    with pytest.raises(DatasetError, match=r"is pre_encoded but the model config sets training\.pre_encoded: false"):
         train(options(tmp_path, 1, model=model_config(pre_encoded=False)))
 
 
@@ -208,15 +210,16 @@ def test_option_errors_come_before_any_work(tmp_path, change, message):
         train(options(tmp_path, 1, **change))
 
 
-def test_cli_user_error_exits_2_without_traceback(tmp_path, capsys):
+def test_cli_user_error_exits_2_without_traceback(tmp_path, capsys, caplog):
     model = write_json(tmp_path / "model.json", model_config(pre_encoded=False))
     data = write_json(tmp_path / "data.json", dataset_config(make_latents(tmp_path / "lat")))
-    from preencode.train.cli import train_main
+    from preencode.cli import main as cli
 
-    assert train_main(["--model-config", str(model), "--dataset-config", str(data), "--save-dir",
+    assert cli(["train", "--model-config", str(model), "--dataset-config", str(data), "--save-dir",
                        str(tmp_path / "r"), "--logger", "none", "--gradient-checkpointing"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "Traceback" not in err
+    assert err.startswith("preencode train: error: ") and "Traceback" not in err
+    assert not any("Loaded T5" in r.getMessage() for r in caplog.records)  # refused before any model work
 
 
 def test_validation_logs_the_references_fixed_time_losses(tmp_path):

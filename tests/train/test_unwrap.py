@@ -21,9 +21,9 @@ import torch
 from safetensors.torch import load_file
 
 from preencode import load_diffusion_model
+from preencode.cli import main as cli
 from preencode.errors import CheckpointError
 from preencode.models.diffusion import build_diffusion_model, load_diffusion_config
-from preencode.train.cli import unwrap_main
 from preencode.train.module import DiffusionTrainingModule
 from preencode.train.run import TrainOptions, train
 from preencode.train.unwrap import unwrap_checkpoint
@@ -43,7 +43,8 @@ REF = np.load(Path(__file__).parent / "data" / "reference_unwrap.npz")
 def synthetic_checkpoint(path: Path) -> dict:
     """A training checkpoint with distinct deterministic online and EMA weights; returns its state dict."""
     cfg = model_config()
-    module = DiffusionTrainingModule(randomize(build_diffusion_model(cfg), seed=31), load_diffusion_config(cfg).training)
+    network = randomize(build_diffusion_model(cfg), seed=31)
+    module = DiffusionTrainingModule(network, load_diffusion_config(cfg).training)
     randomize(module.diffusion_ema.ema_model, seed=32)
     module.diffusion_ema.step.fill_(40)
     module.diffusion_ema.initted.fill_(1.0)
@@ -88,10 +89,10 @@ def test_a_real_run_round_trips_through_our_loader(tmp_path):
     data = write_json(tmp_path / "data.json", dataset_config(make_latents(tmp_path / "lat")))
     last = train(TrainOptions(model_config=str(model), dataset_config=str(data), save_dir=str(tmp_path / "run"),
                               batch_size=8, num_workers=0, max_steps=3, logger="none", seed=0))
-    assert unwrap_main(["--ckpt-path", str(last), "--output", str(tmp_path / "exported" / "model")]) == 0
+    assert cli(["unwrap", "--ckpt-path", str(last), "--output", str(tmp_path / "exported" / "model")]) == 0
     exported = load_diffusion_model(tmp_path / "exported" / "model.json", tmp_path / "exported" / "model.safetensors")
     direct = load_diffusion_model(model, last)  # the training checkpoint itself (EMA network)
-    for a, b in zip(outputs(exported), outputs(direct)):
+    for a, b in zip(outputs(exported), outputs(direct), strict=True):
         assert torch.equal(a, b)
     online = load_diffusion_model(model, last, prefer_ema=False)
     assert not torch.equal(outputs(online)[0], outputs(exported)[0])  # the EMA lags the online weights
@@ -99,9 +100,9 @@ def test_a_real_run_round_trips_through_our_loader(tmp_path):
 
 def test_unwrap_errors_are_one_line_with_exit_2(tmp_path, capsys):
     torch.save({"state_dict": {"x": torch.zeros(1)}}, tmp_path / "foreign.ckpt")
-    assert unwrap_main(["--ckpt-path", str(tmp_path / "foreign.ckpt"), "--output", str(tmp_path / "o")]) == 2
+    assert cli(["unwrap", "--ckpt-path", str(tmp_path / "foreign.ckpt"), "--output", str(tmp_path / "o")]) == 2
     assert "does not embed its model config" in capsys.readouterr().err
-    assert unwrap_main(["--ckpt-path", str(tmp_path / "foreign.ckpt"), "--output", str(tmp_path / "o"),
+    assert cli(["unwrap", "--ckpt-path", str(tmp_path / "foreign.ckpt"), "--output", str(tmp_path / "o"),
                         "--model-config", str(write_json(tmp_path / "m.json", model_config()))]) == 2
     assert "holds no diffusion.* tensors" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="not found"):

@@ -76,6 +76,27 @@ def token_layout(config: AutoencoderConfig) -> tuple[int, int, str]:
     return count, size, dtype
 
 
+def autoencoder_config_of(raw: Any, source: str) -> AutoencoderConfig:
+    """The autoencoder to encode with: ``raw`` itself, or the ``model.pretransform`` of a full diffusion model
+    config (Stable Audio Open's ``model_config.json``), validated whole either way.
+
+    Raises:
+        ConfigError: listing every problem of the config.
+        UserError: a diffusion config without a pretransform.
+    """
+    model_type = raw.get("model_type") if isinstance(raw, dict) else None
+    if not (isinstance(model_type, str) and model_type.startswith("diffusion")):
+        return parse_autoencoder_config(raw, source=source)
+    from ...models.diffusion.config import parse_diffusion_config
+
+    diffusion = parse_diffusion_config(raw, source=source)
+    if diffusion.pretransform is None:
+        raise UserError(f"{source} is a {model_type} config without a pretransform: its latents are the audio itself.",
+                        "Pass the autoencoder's config (vae_config.json) or a model config with model.pretransform.")
+    log.info("Encoding with the pretransform autoencoder of the %s config %s.", model_type, source)
+    return diffusion.pretransform.autoencoder
+
+
 def nearest_multiples(value: int, step: int) -> tuple[int, int]:
     low = (value // step) * step
     return (low if low > 0 else step), low + step
@@ -90,7 +111,7 @@ def validate(opts: EncodeOptions) -> Job:
                         "Pass the unwrapped autoencoder checkpoint (vae_model.ckpt).")
     ckpt_path = opts.ckpt_path
     raw_model = load_json(opts.model_config, "Model config")
-    model_config = parse_autoencoder_config(raw_model, source=opts.model_config)
+    model_config = autoencoder_config_of(raw_model, opts.model_config)
     dataset_config = load_dataset_config(opts.dataset_config)
     if dataset_config.dataset_type == "pre_encoded":
         raise UserError(f"{opts.dataset_config} is a pre_encoded dataset config; there is no audio to encode.",

@@ -193,7 +193,7 @@ class GuidedDiT(nn.Module):
         batch_prepend = None
         if prepend_cond is not None:
             batch_prepend = torch.cat([prepend_cond, torch.zeros_like(prepend_cond)], dim=0)
-        out = self.model(doubled(x), doubled(t), cross_attn_cond=batch_cross,  # type: ignore[arg-type]
+        out = self.model(doubled(x), doubled(t), cross_attn_cond=batch_cross,
                          input_concat_cond=doubled(input_concat_cond), global_embed=doubled(global_cond),
                          prepend_cond=batch_prepend)
         cond_out, uncond_out = torch.chunk(out, 2, dim=0)

@@ -1,4 +1,5 @@
-"""The ``t5`` conditioner: prompts -> frozen T5 encoder states ``[B, max_length, cond_dim]`` and mask ``[B, max_length]``.
+"""The ``t5`` conditioner: prompts -> frozen T5 encoder states ``[B, max_length, cond_dim]`` and mask
+``[B, max_length]``.
 
 The tokenizer and encoder are loaded only from a local folder or the local Hugging Face cache
 (``local_files_only``; e.g. ``t5-base`` cached under ``$HF_HOME``), never downloaded, and only when
@@ -138,6 +139,6 @@ class T5Conditioner(nn.Module):
         with torch.no_grad():
             states = encoder(input_ids=input_ids, attention_mask=mask)["last_hidden_state"]
         if not isinstance(self.proj_out, nn.Identity):
-            states = states.to(self.proj_out.weight.dtype)  # type: ignore[union-attr]
+            states = states.to(self.proj_out.weight.dtype)
         states = self.proj_out(states)
         return states * mask.unsqueeze(-1).float(), mask

@@ -10,12 +10,12 @@ import shutil
 import pytest
 import torch
 from safetensors.torch import save_file
-from tiny_diffusion import randomize, small_like, with_t5
-from tiny_t5 import TINY_T5
 
 from preencode import load_diffusion_model
 from preencode.errors import CheckpointError, UserError
 from preencode.models.diffusion import build_diffusion_model
+from tests.models.diffusion.tiny_diffusion import randomize, small_like, with_t5
+from tests.models.diffusion.tiny_t5 import TINY_T5
 
 pytest.importorskip("transformers")
 

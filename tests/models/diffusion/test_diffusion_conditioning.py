@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_diffusion import options_a, randomize, sao_like, with_t5
 
 from preencode.errors import UserError
 from preencode.models.diffusion import build_diffusion_model
+from tests.models.diffusion.tiny_diffusion import options_a, randomize, sao_like, with_t5
 
 pytest.importorskip("transformers")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from tiny_diffusion import options_a, sao_like, small_like, with_t5
 
 from preencode.errors import ConfigError
 from preencode.models.diffusion import build_diffusion_model, load_diffusion_config, parse_diffusion_config
 from tests.helpers import SPEC, with_change
+from tests.models.diffusion.tiny_diffusion import options_a, sao_like, small_like, with_t5
 
 
 def problems(config: dict) -> list[str]:

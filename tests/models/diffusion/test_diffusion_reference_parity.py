@@ -41,11 +41,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_diffusion import CONFIGS, T5_PLACEHOLDER, randomize, with_t5
-from tiny_t5 import TINY_T5
 
 from preencode.models.diffusion import build_diffusion_model
 from preencode.models.diffusion.sampling import sample
+from tests.models.diffusion.tiny_diffusion import CONFIGS, T5_PLACEHOLDER, randomize, with_t5
+from tests.models.diffusion.tiny_t5 import TINY_T5
 
 pytest.importorskip("transformers")
 

@@ -11,9 +11,9 @@ import json
 from typing import Any
 
 import torch
-from tiny_t5 import TINY_T5
 
 from tests.helpers import randomized, tiny_config
+from tests.models.diffusion.tiny_t5 import TINY_T5
 
 T5_PLACEHOLDER = "TINY_T5"
 
