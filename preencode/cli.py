@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from .errors import EXIT_INTERRUPTED, EXIT_OK, ReportedError, UsageError
+from .errors import EXIT_INTERRUPTED, EXIT_OK, Interrupted, ReportedError, UsageError
 from .schema import did_you_mean
 
 PROG = "preencode"
@@ -156,6 +156,9 @@ def guarded(body: Callable[[], int], prog: str, debug: bool = False) -> int:
     """Run ``body`` and return its exit code, reporting what it raises in the command line's one format."""
     try:
         return body()
+    except Interrupted as err:  # not an error: what was finished is kept
+        print(f"{prog}: {err}", file=sys.stderr)
+        return err.exit_code
     except ReportedError as err:
         return report(err, prog, debug)
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ EXIT_ENVIRONMENT = 1  # disk full, permissions, unreachable storage
 EXIT_USAGE = 2  # flags, configs, checkpoints: what the user passed
 EXIT_PARTIAL = 3  # the run finished but some inputs failed
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM), e.g. a job scheduler stopping the run
 
 
 class ReportedError(Exception):
@@ -75,3 +76,29 @@ class CheckpointError(UserError):
 
 class DatasetError(UserError):
     """A dataset that cannot be used as configured."""
+
+
+class ResourceError(ReportedError):
+    """A problem of the machine or its storage, not of what the user passed: a full disk, permission
+    denied, unreachable or misconfigured storage, an output folder in use by another run. Exit code 1:
+    the same command works once the environment is fixed."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class Interrupted(ReportedError):
+    """The run was stopped by SIGINT (exit 130) or SIGTERM (exit 143) after keeping what it finished.
+
+    Args:
+        message: what was kept, e.g. ``interrupted: 12 of 40 encoded``.
+        exit_code: 128 + the signal number.
+        fix: how to go on (re-run the same command).
+    """
+
+    def __init__(self, message: str, exit_code: int = EXIT_INTERRUPTED,
+                 fix: str | None = "re-run the same command to resume") -> None:
+        super().__init__(message, fix)
+        self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.fix}" if self.fix else self.message
