@@ -2,24 +2,28 @@
 
 ``<out>/<rank>/<id>.npy`` + ``.json`` (the .npy renamed into place last, as the commit marker) or
 ``<out>/<rank>/shard-<first id>.tar`` shards holding the same members (renamed into place when complete),
-and the files at the root (:data:`preencode.store.names.ROOT_FILES`).
+and the files at the root (:data:`preencode.store.names.ROOT_FILES`). Whatever else a user puts in the
+folder is never deleted: removal goes by the names of :mod:`preencode.store.names`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import shutil
 from pathlib import Path
 
 from ..errors import UserError
 from .names import (
-    ROOT_FILES,
+    DETAILS,
+    LOCK,
     SAMPLE_SUFFIXES,
     is_id,
+    is_own_rank_file,
+    is_own_root_file,
+    is_own_temporary,
     is_rank_dir,
     is_shard,
-    is_temporary,
 )
 from .reader import ReadError, list_folder, read_shard
 
@@ -63,39 +67,53 @@ def shard_ids(path: Path) -> set[int]:
     return {int(r.key) for r in records if is_id(r.key) and r.is_latent()}
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+def _unlink_own(path: Path) -> bool:
+    """Remove a file (never a folder); True when it was there."""
+    if path.is_dir() and not path.is_symlink():
+        return False
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def clean_leftovers(output: Path) -> int:
-    """Remove a killed run's leftovers: temporaries, and metadata or sidecars whose latent is missing."""
+    """Remove a killed run's leftovers: our temporaries, and metadata or sidecars whose latent is missing.
+
+    Only files named as preencode names them are touched (:func:`~preencode.store.names.is_own_rank_file`,
+    :func:`~preencode.store.names.is_own_root_file`); other files and every folder stay. The caller
+    holds the output's lock, so no other run is writing these temporaries.
+    """
     removed = 0
     for folder in rank_dirs(output):
         listing = list_folder(folder, folder.name)
-        leftovers = list(listing.temporaries)
+        leftovers = [p for p in listing.temporaries if is_own_rank_file(p.name)]
         for record in listing.records:
             if not is_id(record.key) or record.is_latent():
                 continue
             # A sample whose commit did not finish: metadata or sidecar without the .npy (or the reverse).
             leftovers.extend(Path(record.parts[s].path) for s in SAMPLE_SUFFIXES if s in record.parts)
-        for path in leftovers:
-            _remove(path)
-        removed += len(leftovers)
+        removed += sum(_unlink_own(path) for path in leftovers)
     for name in os.listdir(output) if output.exists() else []:
-        if is_temporary(name):
-            (output / name).unlink(missing_ok=True)
-            removed += 1
+        if is_own_temporary(name) and is_own_root_file(name):
+            removed += _unlink_own(output / name)
     if removed:
         log.info("Removed %d leftover file(s) of an interrupted run in %s.", removed, output)
     return removed
 
 
 def remove_output(output: Path) -> None:
-    """Delete what an earlier run wrote (only our own files: rank folders, details, manifest, logs)."""
+    """Delete what earlier runs wrote (``--overwrite``): only files named as preencode names them, in
+    rank folders and at the root; a rank folder goes only when nothing else is left in it. The details
+    file goes last, so that an interrupted removal still says what the tree is."""
     for folder in rank_dirs(output):
-        shutil.rmtree(folder)
-    for name in ROOT_FILES:
-        (output / name).unlink(missing_ok=True)
+        for entry in os.scandir(folder):
+            if is_own_rank_file(entry.name):
+                _unlink_own(Path(entry.path))
+        with contextlib.suppress(OSError):  # not empty: files of someone else stay
+            folder.rmdir()
+    for name in os.listdir(output):
+        if name not in (DETAILS, LOCK) and is_own_root_file(name):
+            _unlink_own(output / name)
+    (output / DETAILS).unlink(missing_ok=True)

@@ -5,6 +5,7 @@
     <output>/details.json                 what made the tree (see :mod:`preencode.store.details`)
     <output>/manifest.jsonl               the sorted input list the ids refer to
     <output>/failures.jsonl, rejected.jsonl
+    <output>/preencode.lock               held by the run writing the tree (see :mod:`preencode.store.lock`)
     <output>/<rank>/<id>.npy              latent [latent_dim, N] (tokens [n_q, N] when discrete)
     <output>/<rank>/<id>.json             its metadata (see :class:`preencode.store.meta.LatentMeta`)
     <output>/<rank>/<id>.std.npz          optional posterior std (array ``std``, the latent's shape)
@@ -31,6 +32,8 @@ FAILURES = "failures.jsonl"
 REJECTED = "rejected.jsonl"
 #: Files at the root of an output tree, besides the rank folders.
 ROOT_FILES = (DETAILS, MANIFEST, FAILURES, REJECTED)
+#: The lock file of the run writing a tree: no part of a finished tree (removed when the run ends).
+LOCK = "preencode.lock"
 #: A list of latent paths at a dataset root that replaces the folder scan (stable-audio-tools' convention).
 FILELIST = "filelist.txt"
 
@@ -46,6 +49,7 @@ SHARD_SUFFIX = ".tar"
 _TEMP_MARK = ".preencode-"
 _TEMP_SUFFIX = ".tmp"
 _OWN_TEMP = re.compile(r"\.(?P<name>.+)\.preencode-[0-9]+\.tmp", re.DOTALL)
+_EARLIER_TEMP = re.compile(r"\.(?P<name>.+)\.tmp", re.DOTALL)  # what versions before 0.1 wrote
 
 
 def format_id(index: int) -> str:
@@ -103,3 +107,38 @@ def is_temporary(name: str) -> bool:
     """Names that are never part of a finished tree: a leading dot or a ``.tmp`` ending (ours, and those of
     earlier versions and other tools)."""
     return name.startswith(".") or name.endswith(_TEMP_SUFFIX)
+
+
+def is_sample_file(name: str) -> bool:
+    """A sample's file as a writer names it: ``<13-digit id>`` plus one of :data:`SAMPLE_SUFFIXES`."""
+    key, suffix = split_name(name)
+    return "/" not in key and is_id(key) and suffix in SAMPLE_SUFFIXES
+
+
+def _own_temp_target(name: str) -> str | None:
+    """The final name of a temporary written by this or an earlier version (``.<name>.tmp``)."""
+    match = _OWN_TEMP.fullmatch(name) or _EARLIER_TEMP.fullmatch(name)
+    return match.group("name") if match else None
+
+
+def is_own_rank_file(name: str) -> bool:
+    """Whether a file in a rank folder has a name that preencode writes there: a sample's file, a shard,
+    or the temporary of either. Nothing else in a rank folder is ever deleted."""
+    target = _own_temp_target(name)
+    if target is not None:
+        return is_sample_file(target) or is_shard(target)
+    return is_sample_file(name) or is_shard(name)
+
+
+def is_own_root_file(name: str) -> bool:
+    """Whether a file at the root of an output has a name that preencode writes there: a root file, the
+    lock, or the temporary of a root file."""
+    target = _own_temp_target(name)
+    if target is not None:
+        return target in ROOT_FILES
+    return name in ROOT_FILES or name == LOCK
+
+
+def is_own_temporary(name: str) -> bool:
+    """A temporary of one of our files (rank or root), left by a killed run of this or an earlier version."""
+    return _own_temp_target(name) is not None and (is_own_rank_file(name) or is_own_root_file(name))

@@ -12,6 +12,7 @@ import webdataset as wds
 
 from preencode.cli import main
 from preencode.store.layout import done_indices
+from preencode.store.names import temp_name
 from preencode.store.reader import iter_records, open_tree
 from tests.encode_setup import encode_args, read_output
 
@@ -91,7 +92,7 @@ def test_killed_run_leaves_no_truncated_shard_and_resume_completes_identically(m
     partial = (rank / "shard-0000000000003.tar").read_bytes()[:1500]
     (rank / "shard-0000000000003.tar").unlink()
     (rank / "shard-0000000000006.tar").unlink()
-    (rank / ".shard-0000000000003.tar.tmp").write_bytes(partial)
+    (rank / temp_name("shard-0000000000003.tar")).write_bytes(partial)
     assert done_indices(first) == {0, 1, 2}
     assert sorted(_read_wds(first)) == IDS[:3]  # a loader sees only complete samples
     assert main(argv) == 0
