@@ -10,7 +10,10 @@
 * :mod:`~preencode.store.reader` — the one reader (records, byte offsets, trees) used by ``inspect``,
   ``verify``, ``decode``, resume and the training index (:mod:`~preencode.store.index`);
 * :mod:`~preencode.store.layout`, :mod:`~preencode.store.logs` — what the encode engine needs of a tree:
-  what is done, leftovers, the manifest and the failure logs.
+  what is done, leftovers, the manifest and the failure logs;
+* :mod:`~preencode.store.ownership`, :mod:`~preencode.store.lock`, :mod:`~preencode.store.resume` — whose
+  folder an output is (only our names are ever deleted), one run per output, and the cheap checks of
+  what a resume skips.
 
 Nothing here imports torch.
 """
