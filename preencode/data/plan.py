@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..audio import AUDIO_EXTENSIONS
-from ..errors import DatasetError
+from ..errors import DatasetError, ResourceError
 from .config import DatasetConfig, DatasetEntry
 from .failures import Failure
 from .metadata import load_custom_metadata_fn
@@ -104,9 +104,11 @@ def _add_wds(plan: Plan, entry: DatasetEntry) -> None:
     if entry.s3_path:
         try:
             shards = list_s3_shards(entry.s3_path, entry.profile)
-        except (OSError, ValueError) as err:
-            raise DatasetError(f"Dataset {entry.id!r}: cannot list {entry.s3_path} ({err}).",
-                               "Check the bucket, AWS credentials/profile and AWS_ENDPOINT_URL.") from err
+        except Exception as err:  # botocore's errors are not OSErrors: the known ones are sorted below
+            known = s3_listing_error(entry, err)
+            if known is None:
+                raise
+            raise known from err
         index = functools.partial(index_s3_shard, profile=entry.profile, dataset_id=entry.id)
     else:
         found, failures = scan_folder(_local_root(entry), ("tar",), entry.id)
@@ -120,3 +122,30 @@ def _add_wds(plan: Plan, entry: DatasetEntry) -> None:
         plan.failures.extend(failures)
         for m in members:
             _append(plan, entry, f"{shard.url}#{m.name}", member_relpath(shard, m.name), shard.fingerprint, m)
+
+
+def s3_listing_error(entry: DatasetEntry, err: Exception) -> Exception | None:
+    """The one-line error for an S3 prefix that cannot be listed (after s3fs's and botocore's bounded
+    retries with backoff): the environment's (exit 1: endpoint unreachable, unknown profile, no
+    credentials, access denied) or the config's (exit 2: no such bucket or prefix); None for others."""
+    from botocore.exceptions import BotoCoreError, EndpointConnectionError, NoCredentialsError, ProfileNotFound
+
+    where = f"Dataset {entry.id!r}: cannot list {entry.s3_path}"
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or "the default AWS endpoint"
+    if isinstance(err, EndpointConnectionError):
+        return ResourceError(f"{where}: the S3 endpoint {endpoint} cannot be reached.",
+                             "Check AWS_ENDPOINT_URL and the network, then re-run.")
+    if isinstance(err, ProfileNotFound):
+        return ResourceError(f"{where}: the AWS profile {entry.profile!r} is not in this machine's AWS config.",
+                             "Add it to ~/.aws/config (or AWS_CONFIG_FILE), or fix 'profile' in the dataset config.")
+    if isinstance(err, NoCredentialsError):
+        return ResourceError(f"{where}: no AWS credentials were found.",
+                             "Set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile with credentials.")
+    if isinstance(err, PermissionError):
+        return ResourceError(f"{where}: access denied ({err}).",
+                             "Check the credentials (and profile) and the bucket's permissions.")
+    if isinstance(err, BotoCoreError):
+        return ResourceError(f"{where} ({err}).", "Check AWS_ENDPOINT_URL, the credentials and the network.")
+    if isinstance(err, (OSError, ValueError)):
+        return DatasetError(f"{where} ({err}).", "Check the bucket and prefix in the dataset config.")
+    return None
