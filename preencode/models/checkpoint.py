@@ -68,19 +68,40 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
     return normalize_keys(state)
 
 
-def _torch_load(path: Path) -> dict[str, Any]:
+def load_checkpoint_object(path: str | Path,
+                           fix: str = "Pass an unwrapped autoencoder .ckpt or .safetensors file.") -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, for every loader of ``.ckpt`` files (autoencoder,
+    training, unwrap): whatever a file that is not a checkpoint makes torch raise (its weights-only
+    unpickler raises KeyError, IndexError, TypeError... on junk) becomes one :class:`CheckpointError`.
+
+    Args:
+        path: the file.
+        fix: what to pass instead, for the message.
+
+    Raises:
+        CheckpointError: missing, a folder, not a PyTorch checkpoint, or holding Python objects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, expected a checkpoint file" if path.is_dir() else "not found"
+        raise CheckpointError(f"Checkpoint {path} {what}.", "Check --ckpt-path.")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path} holds Python objects that a weights-only load refuses (it could run code when loaded); "
-            "it was not loaded.", "Use a checkpoint that stores plain tensors, or convert it to .safetensors."
-        ) from err
+        if "Unsupported global" in str(err):  # a pickle of objects; anything else is not a checkpoint at all
+            raise CheckpointError(
+                f"{path} holds Python objects that a weights-only load refuses (it could run code when loaded); "
+                "it was not loaded.", "Use a checkpoint that stores plain tensors, or convert it to .safetensors."
+            ) from err
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (unreadable pickle).", fix) from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError, TypeError,
-            AttributeError, UnicodeDecodeError) as err:
+            AttributeError, UnicodeDecodeError, ImportError, MemoryError, OverflowError) as err:
         first = (str(err).splitlines() or [type(err).__name__])[0]
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({first}).",
-                              "Pass an unwrapped autoencoder .ckpt or .safetensors file.") from err
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({type(err).__name__}: {first}).", fix) from err
+
+
+def _torch_load(path: Path) -> dict[str, Any]:
+    obj = load_checkpoint_object(path)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):

@@ -155,3 +155,27 @@ def test_loaded_model_is_frozen_folded_and_half_falls_back_on_cpu(trained, caplo
     assert "computing in float32" in caplog.text
     assert (model.sample_rate, model.io_channels, model.latent_dim, model.downsampling_ratio, model.is_discrete) == (
         16000, 2, 4, 8, False)
+
+
+def test_every_kind_of_junk_is_one_checkpoint_error(tmp_path):
+    """The shared reader of .ckpt files (autoencoder, training, unwrap). Before issue 11, `unwrap` of a text
+    file ended in a KeyError traceback from torch's weights-only unpickler."""
+    from pathlib import Path
+
+    from preencode.models.checkpoint import load_checkpoint_object
+
+    (tmp_path / "notes.txt").write_text("hi\n")
+    (tmp_path / "random.ckpt").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "config.json").write_text('{"model": {}}')
+    (tmp_path / "half.ckpt").write_bytes(b"PK\x03\x04" + b"\0" * 40)  # the start of a zip, cut
+    for name in ("notes.txt", "random.ckpt", "config.json", "half.ckpt"):
+        with pytest.raises(CheckpointError, match="is not a PyTorch checkpoint"):
+            load_checkpoint_object(tmp_path / name)
+    torch.save({"where": Path("x")}, tmp_path / "objects.ckpt")
+    with pytest.raises(CheckpointError, match="holds Python objects"):
+        load_checkpoint_object(tmp_path / "objects.ckpt")
+    for missing, message in ((tmp_path / "nope.ckpt", "not found"), (tmp_path, "is a folder")):
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint_object(missing)
+    torch.save({"state_dict": {"w": torch.ones(2)}}, tmp_path / "good.ckpt")
+    assert load_checkpoint_object(tmp_path / "good.ckpt")["state_dict"]["w"].sum() == 2
