@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 #: Stages at which an input can fail.
-STAGES = ("scan", "decode", "metadata", "custom_metadata")
+STAGES = ("scan", "decode", "metadata", "custom_metadata", "encode")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """From pre-bottleneck encoder output to what is stored: latents (or tokens), the posterior std, and
-the per-sample noise of a posterior sample.
+the per-sample noise of a posterior sample; which samples are not finite and must not be stored.
 
 Batching, rank and device never change a sample's noise: it is drawn on the CPU from a generator
 seeded with ``(seed, index, stream)``.
@@ -50,3 +50,23 @@ def bottleneck_outputs(model: AudioAutoencoder, settings: Any, pre: torch.Tensor
             std = std_t.cpu().numpy().astype(settings.out_dtype)
         return z.cpu().numpy().astype(settings.out_dtype), std
     return model.bottleneck.encode(pre).float().cpu().numpy().astype(settings.out_dtype), None
+
+
+#: The failure reason of a sample whose encoding is not finite.
+NON_FINITE = "non-finite latents"
+
+
+def non_finite_rows(pre: torch.Tensor, latents: np.ndarray, std: np.ndarray | None) -> list[bool]:
+    """Per sample: whether its pre-bottleneck output ``pre`` ``[B, C_enc, N]``, its stored latents (or
+    tokens) ``[B, C, N]`` or its std hold a NaN or an infinity.
+
+    Checked per sample, not per batch: the encoder is convolutional and its normalisation-free layers
+    never mix the samples of a batch, so a NaN in one sample's audio path says nothing about the others
+    (and a tiny window does not condemn its batch). Tokens are checked through ``pre``: a NaN
+    distance still picks a code. The stored arrays are checked too: float16 latents overflow to inf.
+    """
+    bad = ~torch.isfinite(pre).flatten(1).all(dim=1).cpu().numpy()
+    for array in (latents, std):
+        if array is not None and np.issubdtype(array.dtype, np.floating):
+            bad |= ~np.isfinite(array).reshape(len(array), -1).all(axis=1)
+    return [bool(b) for b in bad]

@@ -17,7 +17,7 @@ from ...store.meta import LatentMeta, json_safe
 from ...store.sample import EncodedSample
 from ..full_length.stitch import Stitcher, predict_chunks
 from ..full_length.stream import ChunkBatch
-from ..posterior import bottleneck_outputs
+from ..posterior import NON_FINITE, bottleneck_outputs, non_finite_rows
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ class EncodedBatch:
     """What ``predict_step`` hands to the writer for one batch.
 
     Attributes:
-        samples: the encoded inputs, ready to write.
-        failures, rejections: the batch's inputs that gave no latent, with the reason.
+        samples: the encoded inputs, ready to write (all finite).
+        failures, rejections: the batch's inputs that gave no latent, with the reason (a non-finite
+            encoding is a failure at stage ``encode``).
         audio_samples: samples of real audio the batch held (for the run's audio hours).
     """
 
@@ -71,21 +72,27 @@ class EncodeModule(L.LightningModule):
 
     @torch.inference_mode()
     def predict_step(self, batch: WindowBatch | ChunkBatch, batch_idx: int = 0) -> EncodedBatch:
-        out = EncodedBatch(failures=batch.failures, rejections=batch.rejections, audio_samples=batch.audio_samples)
+        out = EncodedBatch(failures=list(batch.failures), rejections=batch.rejections,
+                           audio_samples=batch.audio_samples)
         if isinstance(batch, ChunkBatch):
-            out.samples = predict_chunks(self.model, self.settings, self.stitcher, batch, self.device)
+            out.samples, failures = predict_chunks(self.model, self.settings, self.stitcher, batch, self.device)
+            out.failures += failures
         elif batch.audio is not None:
-            out.samples = self._encode_windows(batch)
+            out.samples = self._encode_windows(batch, out.failures)
         return out
 
-    def _encode_windows(self, batch: WindowBatch) -> list[EncodedSample]:
+    def _encode_windows(self, batch: WindowBatch, failures: list[Failure]) -> list[EncodedSample]:
         assert batch.audio is not None and batch.lengths is not None
         model = self.model
         audio = batch.audio.to(self.device, model.dtype, non_blocking=True)
         pre = self._pre_bottleneck(audio, batch.lengths)
         latents, std = bottleneck_outputs(model, self.settings, pre, batch.indices)
+        bad = non_finite_rows(pre, latents, std)
         samples = []
         for row, (index, meta, mask) in enumerate(zip(batch.indices, batch.metadata, batch.padding_masks, strict=True)):
+            if bad[row]:
+                failures.append(Failure(str(meta.get("path")), "encode", NON_FINITE, index, meta.get("dataset_id")))
+                continue
             meta = {**meta, "padding_mask": resize_mask(mask, latents.shape[-1])}
             samples.append(EncodedSample(index, np.ascontiguousarray(latents[row]),
                                          LatentMeta.from_dict(json_safe(meta)),

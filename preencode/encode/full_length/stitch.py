@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ...data.failures import Failure
 from ...models.autoencoder import AudioAutoencoder
 from ...store.meta import LatentMeta, json_safe
 from ...store.sample import EncodedSample
-from ..posterior import bottleneck_outputs
+from ..posterior import NON_FINITE, bottleneck_outputs, non_finite_rows
 
 if TYPE_CHECKING:
     from .stream import ChunkBatch
@@ -77,15 +78,17 @@ def frame_mask(total: int, frames: int, ratio: int) -> list[int]:
 
 
 def predict_chunks(model: AudioAutoencoder, settings: Any, stitcher: Stitcher, batch: ChunkBatch,
-                   device: torch.device) -> list[EncodedSample]:
-    """Encode a batch of chunks; returns the :class:`EncodedSample` s of the inputs it completes."""
+                   device: torch.device) -> tuple[list[EncodedSample], list[Failure]]:
+    """Encode a batch of chunks; returns the :class:`EncodedSample` s of the inputs it completes, and the
+    failures of completed inputs whose encoding is not finite (not stored)."""
     dropped = {f.index for f in batch.failures if f.index is not None} | {r.index for r in batch.rejections}
     for index in dropped:  # inputs that failed or were rejected after some of their chunks
         stitcher.drop(index)
     chunks = [c for c in batch.chunks if c.index not in dropped]
     samples: list[EncodedSample] = []
+    failures: list[Failure] = []
     if not chunks:
-        return samples
+        return samples, failures
     audios = [c.audio.to(device, model.dtype, non_blocking=True) for c in chunks]
     pres = encode_grouped(model.encode_pre_bottleneck, audios)
     for chunk, pre in zip(chunks, pres, strict=True):
@@ -95,8 +98,11 @@ def predict_chunks(model: AudioAutoencoder, settings: Any, stitcher: Stitcher, b
         full = stitcher.finish(chunk.index)
         latents, std = bottleneck_outputs(model, settings, full[None], [chunk.index])
         meta = dict(chunk.metadata)
+        if non_finite_rows(full[None], latents, std)[0]:
+            failures.append(Failure(str(meta.get("path")), "encode", NON_FINITE, chunk.index, meta.get("dataset_id")))
+            continue
         meta["padding_mask"] = frame_mask(chunk.total_samples, latents.shape[-1], model.downsampling_ratio)
         samples.append(EncodedSample(chunk.index, np.ascontiguousarray(latents[0]),
                                      LatentMeta.from_dict(json_safe(meta)),
                                      None if std is None else np.ascontiguousarray(std[0])))
-    return samples
+    return samples, failures

@@ -1,0 +1,47 @@
+"""NaN or Inf never reaches disk: such a sample is a failure record.
+
+Old code: NaN latents were written like any other, and the run exited 0.
+"""
+
+from __future__ import annotations
+
+import json
+
+from preencode.cli import main
+from preencode.encode.engine.module import EncodeModule
+from tests.encode_setup import encode_args, read_output
+
+
+def _failures(out):
+    return [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
+
+
+def test_a_non_finite_sample_in_a_mixed_batch_is_a_failure_the_rest_is_written(model_files, clips, tmp_path,
+                                                                               monkeypatch, capsys):
+    """Checked per sample: the encoder never mixes the samples of a batch, so the finite ones are sound."""
+    plain = EncodeModule._pre_bottleneck
+    poisoned = {1, 4}
+
+    def poison(self, audio, lengths):
+        pre = plain(self, audio, lengths).clone()
+        for row, index in enumerate(self.current_indices):
+            if index in poisoned:
+                pre[row, :, 3] = float("inf") if index == 4 else float("nan")
+        return pre
+
+    def remember(self, batch, failures):
+        self.current_indices = batch.indices
+        return encode_windows(self, batch, failures)
+
+    encode_windows = EncodeModule._encode_windows
+    monkeypatch.setattr(EncodeModule, "_pre_bottleneck", poison)
+    monkeypatch.setattr(EncodeModule, "_encode_windows", remember)
+    out = tmp_path / "out"
+    args = encode_args(model_files, clips[1], out, "--batch-size", "3")
+    assert main(args) == 3
+    assert sorted(read_output(out)) == [f"{i:013d}" for i in (0, 2, 3, 5, 6)]
+    assert sorted(f["index"] for f in _failures(out)) == [1, 4]
+    assert "2 input(s) failed" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(args) == 0  # failures are retried by a re-run
+    assert len(read_output(out)) == 7 and _failures(out) == []
