@@ -53,13 +53,19 @@ class ShardWriter:
         self.count = self.bytes = 0
 
     def write(self, sample: EncodedSample) -> None:
-        if self.tar is None:
-            self.file = AtomicFile(self.rank_dir / shard_name(sample.index))
-            # open across write() calls until commit() closes it
-            self.tar = tarfile.open(fileobj=self.file.file, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
-            self.count = self.bytes = 0
-        for name, payload in sample_files(sample):
-            self.bytes += _add(self.tar, name, payload)
+        """Append ``sample``'s files to the open shard. On a failure (e.g. a full disk) the open shard is
+        discarded, never committed with a partial member: its samples are encoded again by the next run."""
+        try:
+            if self.tar is None:
+                self.file = AtomicFile(self.rank_dir / shard_name(sample.index))
+                # open across write() calls until commit() closes it
+                self.tar = tarfile.open(fileobj=self.file.file, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+                self.count = self.bytes = 0
+            for name, payload in sample_files(sample):
+                self.bytes += _add(self.tar, name, payload)
+        except BaseException:
+            self.discard()
+            raise
         self.count += 1
         if self.count >= self.shard_size or (self.shard_bytes is not None and self.bytes >= self.shard_bytes):
             self.commit()
@@ -68,9 +74,19 @@ class ShardWriter:
         """Close the open shard and rename it into place (nothing to do when none is open)."""
         if self.tar is None or self.file is None:
             return
-        self.tar.close()  # writes the end-of-archive blocks; the file itself stays open
-        self.file.commit()
+        try:
+            self.tar.close()  # writes the end-of-archive blocks; the file itself stays open
+            self.file.commit()
+        except BaseException:
+            self.discard()
+            raise
         log.debug("Committed %s (%d samples)", self.file.path, self.count)
+        self.tar = self.file = None
+
+    def discard(self) -> None:
+        """Drop the open shard (its temporary is removed; nothing is committed)."""
+        if self.file is not None:
+            self.file.discard()
         self.tar = self.file = None
 
     def close(self) -> None:

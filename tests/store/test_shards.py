@@ -126,3 +126,29 @@ def test_a_damaged_committed_shard_stops_the_resume_with_the_fix(model_files, cl
     assert main(argv) == 0
     assert sorted(_read_wds(out)) == IDS
     shutil.rmtree(out)
+
+
+def test_a_failed_write_drops_the_open_shard_instead_of_committing_it(tmp_path, monkeypatch):
+    """Issue 11: on a full disk the old writer kept the open shard and committed it at close(), with a
+    member cut short."""
+    import errno
+
+    from preencode.store import shards
+    from preencode.store.writer import open_writer
+    from tests.store.trees import make_items
+
+    items = make_items(ranks=(3,))
+    writer = open_writer("wds", tmp_path / "0", shard_size=10)
+    writer.write(items[0].sample())
+    real_add = shards._add
+
+    def disk_full(tar, name, payload):
+        real_add(tar, name, payload[: len(payload) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shards, "_add", disk_full)
+    with pytest.raises(OSError):
+        writer.write(items[1].sample())
+    monkeypatch.undo()
+    writer.close()
+    assert list((tmp_path / "0").iterdir()) == []  # nothing committed, no temporary left
