@@ -114,17 +114,20 @@ def test_full_length_in_shards(model_files, clips, tmp_path):
         np.testing.assert_array_equal(sample["npy"], loose[key][0])
 
 
-def test_a_damaged_committed_shard_stops_the_resume_with_the_fix(model_files, clips, tmp_path, capsys):
+def test_a_damaged_committed_shard_is_replaced_on_resume(model_files, clips, tmp_path, capsys, caplog):
+    """Issue 11: the resume removes the damaged shard and encodes its samples again (it used to stop)."""
     out = tmp_path / "wds"
     argv = encode_args(model_files, clips[1], out, "--output-format", "wds", "--shard-size", "3")
     assert main(argv) == 0
+    expected = _read_wds(out)
     shard = out / "0" / "shard-0000000000003.tar"
     shard.write_bytes(b"\x01" * 700)
-    assert main(argv) == 2
-    assert "Delete it" in capsys.readouterr().err
-    shard.unlink()
     assert main(argv) == 0
-    assert sorted(_read_wds(out)) == IDS
+    assert "1 damaged latent(s) or shard(s)" in capsys.readouterr().err and shard.name in caplog.text
+    resumed = _read_wds(out)
+    assert sorted(resumed) == IDS
+    for key, sample in expected.items():
+        np.testing.assert_array_equal(resumed[key]["npy"], sample["npy"])
     shutil.rmtree(out)
 
 

@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 
 from ...data.config import DatasetConfig, load_dataset_config
+from ...data.input_roots import check_distinct_inputs, input_roots
 from ...errors import UserError
 from ...models.checkpoint import file_sha256
 from ...models.config import AutoencoderConfig, parse_autoencoder_config
 from ...schema import load_json
-from ...store.details import build_details, check_compatible
+from ...store.details import build_details
 from .options import EncodeOptions
+from .output import check_output_location
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,9 @@ class Job:
     dataset_config: DatasetConfig
     output: Path
     details: dict[str, Any]
-    resuming: bool
     out_dtype: str
+    resuming: bool = False  # set when the output is claimed (see output.claim_output)
+    run_token: str | None = None  # rank 0's lock token, checked by the other ranks
 
 
 _UNSUPPORTED_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
@@ -62,7 +65,7 @@ def check_lightning(opts: EncodeOptions) -> None:
         L.Trainer(accelerator=opts.accelerator, devices=parse_devices(opts.devices), num_nodes=opts.num_nodes,
                   strategy=opts.strategy, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                   enable_model_summary=False)
-    except (MisconfigurationException, ValueError, RuntimeError, TypeError) as err:
+    except (MisconfigurationException, ValueError, RuntimeError, TypeError, ImportError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise UserError(f"--accelerator {opts.accelerator} / --devices {opts.devices} / --strategy {opts.strategy} "
                         f"cannot be used here: {first}", "Check the Lightning options (e.g. --accelerator cpu).") \
@@ -116,6 +119,7 @@ def validate(opts: EncodeOptions) -> Job:
     if dataset_config.dataset_type == "pre_encoded":
         raise UserError(f"{opts.dataset_config} is a pre_encoded dataset config; there is no audio to encode.",
                         "Pass an audio_dir or wds dataset config.")
+    check_distinct_inputs(dataset_config)
     ratio = model_config.downsampling_ratio
     if opts.sample_size % ratio:
         low, high = nearest_multiples(opts.sample_size, ratio)
@@ -146,9 +150,8 @@ def validate(opts: EncodeOptions) -> Job:
     ckpt = Path(ckpt_path)
     if not ckpt.is_file():
         raise UserError(f"Checkpoint not found: {ckpt}.", "Check --ckpt-path.")
+    check_output_location(opts.output_path, input_roots(dataset_config))
     output = Path(opts.output_path)
-    if output.exists() and not output.is_dir():
-        raise UserError(f"--output-path {output} exists and is not a folder.", "Choose another --output-path.")
 
     out_dtype = "float16" if opts.model_half else "float32"
     latent = {
@@ -168,6 +171,5 @@ def validate(opts: EncodeOptions) -> Job:
             "drop_silence": opts.drop_silence}
     details = build_details(model_config=raw_model, dataset_config=dataset_config.raw, sample_size=opts.sample_size,
                             args=opts.to_json(), checkpoint_sha256=file_sha256(ckpt), latent=latent, mode=mode)
-    resuming = False if opts.overwrite else check_compatible(output, details)
     check_lightning(opts)
-    return Job(opts, model_config, dataset_config, output, details, resuming, out_dtype)
+    return Job(opts, model_config, dataset_config, output, details, out_dtype)

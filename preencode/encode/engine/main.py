@@ -16,6 +16,7 @@ from .options import EncodeOptions
 if TYPE_CHECKING:
     from ...data.audio_windows import AudioWindowDataset
     from ..full_length.stream import FullLengthStream
+    from .job import Job
 
 log = logging.getLogger("preencode")
 
@@ -39,39 +40,59 @@ def encode(opts: EncodeOptions) -> int:
 
     Raises:
         UserError: a flag, config, checkpoint or output folder problem, before any model or data work.
+        ResourceError: the environment failed (disk full, permissions, unreachable storage, output in use).
     """
-    from .job import validate
+    from .output import storage_error
 
-    job = validate(opts)  # configs, flags, checkpoint, output folder: before any model or data work
-
-    from ...data.audio_windows import AudioWindowDataset
-    from ...data.plan import build_plan
-    from ...models.checkpoint import load_autoencoder
-    from .run import run
-    from .speed import batching_for
-
-    # The checkpoint is checked (strictly) before the dataset is scanned, which can take long.
-    model = load_autoencoder(job.model_config, opts.ckpt_path, half=opts.model_half, device="cpu")
-    plan = build_plan(job.dataset_config)
-    cfg = job.model_config
-    windows = AudioWindowDataset(
-        plan.items, cfg.sample_rate, cfg.in_channels, opts.sample_size, random_crop=job.dataset_config.random_crop,
-        seed=opts.seed, drop_silent=opts.drop_silence or job.dataset_config.drop_silent,
-        augment_phase=opts.phase_flip or job.dataset_config.augment_phase)
-    dataset: AudioWindowDataset | FullLengthStream = windows
-    if opts.full_length:
-        from ..full_length.chunks import chunk_margin
-        from ..full_length.stream import FullLengthStream
-
-        dataset = FullLengthStream(windows, opts.sample_size, chunk_margin(cfg), cfg.downsampling_ratio,
-                                   opts.batch_size)
-    summary = run(job, plan, dataset, model, make_batches=batching_for(job, plan))
+    try:
+        summary, job = _encode(opts)
+    except OSError as err:  # what is left unhandled is the environment's: disk, permissions
+        raise storage_error(err, Path(opts.output_path)) from err
     if not summary:  # ranks other than 0
         return EXIT_OK
     print(format_summary(summary), file=sys.stderr)
+    if summary["damaged"]:
+        print(f"{len(summary['damaged'])} damaged latent(s) or shard(s) found when resuming were encoded again "
+              "(listed above).", file=sys.stderr)
     if opts.summary_json:
         Path(opts.summary_json).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if summary["failed"]:
         print(f"{summary['failed']} input(s) failed; see {job.output / FAILURES}", file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
+
+
+def _encode(opts: EncodeOptions) -> tuple[dict, Job]:
+    from ...store.lock import refuse_if_locked
+    from .launch import launched_as_rank_zero
+
+    if launched_as_rank_zero():  # a second run is refused at once, before torch is even imported
+        refuse_if_locked(Path(opts.output_path))
+    from .job import validate
+    from .output import claim_output
+
+    job = validate(opts)  # configs, flags, checkpoint, output folder: before any model or data work
+    with claim_output(job) as job:  # the lock and details.json, before any model or data work too
+        from ...data.audio_windows import AudioWindowDataset
+        from ...data.plan import build_plan
+        from ...models.checkpoint import load_autoencoder
+        from .run import run
+        from .speed import batching_for
+
+        opts = job.options
+        # The checkpoint is checked (strictly) before the dataset is scanned, which can take long.
+        model = load_autoencoder(job.model_config, opts.ckpt_path, half=opts.model_half, device="cpu")
+        plan = build_plan(job.dataset_config)
+        cfg = job.model_config
+        windows = AudioWindowDataset(
+            plan.items, cfg.sample_rate, cfg.in_channels, opts.sample_size, random_crop=job.dataset_config.random_crop,
+            seed=opts.seed, drop_silent=opts.drop_silence or job.dataset_config.drop_silent,
+            augment_phase=opts.phase_flip or job.dataset_config.augment_phase)
+        dataset: AudioWindowDataset | FullLengthStream = windows
+        if opts.full_length:
+            from ..full_length.chunks import chunk_margin
+            from ..full_length.stream import FullLengthStream
+
+            dataset = FullLengthStream(windows, opts.sample_size, chunk_margin(cfg), cfg.downsampling_ratio,
+                                       opts.batch_size)
+        return run(job, plan, dataset, model, make_batches=batching_for(job, plan)), job

@@ -11,12 +11,13 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 
-from ...errors import DatasetError, UserError
+from ...errors import DatasetError, ResourceError, UserError
 from ...models.autoencoder import AudioAutoencoder
-from ...store.details import write_details
-from ...store.layout import clean_leftovers, done_indices, remove_output
+from ...store.layout import clean_leftovers, done_indices
+from ...store.lock import check_run_lock
 from ...store.logs import manifest_line, read_jsonl, read_manifest, write_jsonl, write_manifest
-from ...store.names import FAILURES, MANIFEST, REJECTED
+from ...store.names import FAILURES, REJECTED
+from ...store.resume import Expected, remove_damaged, scan_done
 from ...store.writer import SampleWriter, open_writer
 from .job import Job, parse_devices
 from .loader import EncodeDataModule, FullLengthDataModule
@@ -25,6 +26,15 @@ from .sink import RankStats, WriteCallback
 from .speed import prepare_model
 
 log = logging.getLogger(__name__)
+
+
+def _broadcast(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (``obj`` itself where there is no process group)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        box = [obj]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+    return obj
 
 
 def _gather(obj: Any) -> list[Any]:
@@ -50,34 +60,40 @@ def check_manifest(output: Path, lines: list[str]) -> None:
 
 
 class _Preparer:
-    """Runs in every rank once the process group exists: rank 0 prepares the folder, then all compute the
-    same pending list (two barriers keep the scan consistent)."""
+    """Runs in every rank once the process group exists: the ranks check that they read the same inputs and
+    write for the same run; rank 0 cleans the folder and finds what is done (each done sample checked), then
+    sends the pending list to all."""
 
     def __init__(self, job: Job, manifest: list[str], n_items: int) -> None:
         self.job, self.manifest, self.n_items = job, manifest, n_items
         self.skipped = 0
+        self.damaged: list[str] = []
 
     def __call__(self, trainer: L.Trainer, datamodule: EncodeDataModule) -> None:
         out = self.job.output
+        rank0 = trainer.global_rank == 0
         # Every rank scanned the inputs itself; ids only mean the same input everywhere if the scans agree.
         digest = hashlib.sha256("\n".join(self.manifest).encode("utf-8")).hexdigest()
-        if len(set(_gather(digest))) > 1:
+        answers = _gather((digest, self.job.run_token if rank0 else None))
+        if len({d for d, _ in answers}) > 1:
             raise DatasetError("The ranks found different inputs (a file changed, appeared or vanished while "
                                "they started, or the dataset paths differ between nodes).",
                                "Make the inputs identical on every node and re-run.")
-        if trainer.global_rank == 0:
-            out.mkdir(parents=True, exist_ok=True)
-            if self.job.options.overwrite:
-                remove_output(out)
+        problem = None if rank0 else check_run_lock(out, answers[0][1] or "")
+        problems = [p for p in _gather(problem) if p]
+        if problems:
+            raise ResourceError(f"{problems[0]}.", "Start one run per output folder, on a folder every rank shares.")
+        found: tuple[set[int], list[str]] | None = None
+        if rank0:
             clean_leftovers(out)
-            write_details(out, self.job.details)
-            if not (out / MANIFEST).exists():
+            if read_manifest(out) is None:
                 write_manifest(out, self.manifest)
-        trainer.strategy.barrier("preencode-prepared")
-        done = done_indices(out)
+            scan = scan_done(out, Expected.from_details(self.job.details))
+            remove_damaged(scan)
+            found = (scan.done, scan.damaged)
+        done, self.damaged = _broadcast(found)
         datamodule.pending = [i for i in range(self.n_items) if i not in done]
         self.skipped = self.n_items - len(datamodule.pending)
-        trainer.strategy.barrier("preencode-scanned")
 
 
 def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches: Any = None) -> dict[str, Any]:
@@ -117,6 +133,7 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
     if trainer.global_rank == 0:
         summary = _finish(job, plan, preparer.skipped, stats, time.monotonic() - started)
         summary["predict_seconds"] = predict_seconds
+        summary["damaged"] = preparer.damaged
         if pre_bottleneck_fn is not None:
             summary["padding_skipped"] = pre_bottleneck_fn.skipped_fraction
     trainer.strategy.barrier("preencode-finished")

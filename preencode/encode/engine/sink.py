@@ -55,9 +55,11 @@ class BackgroundWriter:
         self.queue.put(sample)
 
     def close(self) -> None:
+        """Write what is queued, then close the writer (committing an open shard unless a write failed)."""
         self.queue.put(None)
         self.thread.join()
-        self.writer.close()
+        if self.error is None:
+            self.writer.close()
         if self.error is not None:
             raise self.error
 
