@@ -16,6 +16,7 @@ from ...models.checkpoint import file_sha256
 from ...models.config import AutoencoderConfig, parse_autoencoder_config
 from ...schema import load_json
 from ...store.details import build_details
+from .limits import cap_workers, check_window_memory
 from .options import EncodeOptions
 from .output import check_output_location
 
@@ -125,6 +126,8 @@ def validate(opts: EncodeOptions) -> Job:
         low, high = nearest_multiples(opts.sample_size, ratio)
         raise UserError(f"--sample-size {opts.sample_size} is not a multiple of the model's downsampling ratio "
                         f"{ratio}.", f"Use {low} or {high}.")
+    check_window_memory(opts, model_config)
+    opts = replace(opts, num_workers=cap_workers(opts.num_workers))
     discrete_model = model_config.bottleneck.is_discrete
     if opts.is_discrete and not discrete_model:
         raise UserError(f"--is-discrete was given but the model's bottleneck "

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ...data.audio_windows import collate
 from ...data.sharding import split_list
 from ..full_length.stream import FullLengthStream
+from .limits import PREFETCH_BATCHES
 
 
 class ListBatchSampler(Sampler[list[int]]):
@@ -75,7 +76,7 @@ class EncodeDataModule(L.LightningDataModule):
         batches = _chunks(order, self.batch_size) if self.shuffle else self.make_batches(order, self.batch_size)
         return DataLoader(self.dataset, batch_sampler=ListBatchSampler(batches), num_workers=self.num_workers,
                           collate_fn=collate, pin_memory=torch.cuda.is_available(),
-                          persistent_workers=False, prefetch_factor=4 if self.num_workers else None)
+                          persistent_workers=False, prefetch_factor=PREFETCH_BATCHES if self.num_workers else None)
 
 
 def _chunks(order: list[int], size: int) -> list[list[int]]:
