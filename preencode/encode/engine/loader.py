@@ -19,6 +19,7 @@ from ...data.audio_windows import collate
 from ...data.sharding import split_list
 from ..full_length.stream import FullLengthStream
 from .limits import PREFETCH_BATCHES
+from .stopping import ignore_in_worker
 
 
 class ListBatchSampler(Sampler[list[int]]):
@@ -75,7 +76,7 @@ class EncodeDataModule(L.LightningDataModule):
         order = self.rank_order()
         batches = _chunks(order, self.batch_size) if self.shuffle else self.make_batches(order, self.batch_size)
         return DataLoader(self.dataset, batch_sampler=ListBatchSampler(batches), num_workers=self.num_workers,
-                          collate_fn=collate, pin_memory=torch.cuda.is_available(),
+                          collate_fn=collate, pin_memory=torch.cuda.is_available(), worker_init_fn=ignore_in_worker,
                           persistent_workers=False, prefetch_factor=PREFETCH_BATCHES if self.num_workers else None)
 
 
@@ -102,4 +103,5 @@ class FullLengthDataModule(EncodeDataModule):
         warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
         return DataLoader(self.dataset, batch_size=None, num_workers=self.num_workers, collate_fn=_as_is,
                           pin_memory=torch.cuda.is_available(), persistent_workers=False,
+                          worker_init_fn=ignore_in_worker,
                           prefetch_factor=2 if self.num_workers else None)

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...errors import EXIT_OK, EXIT_PARTIAL
+from ...errors import EXIT_OK, EXIT_PARTIAL, Interrupted
 from ...store.names import FAILURES
 from .options import EncodeOptions
+from .stopping import ALL_NON_FINITE, EARLY_BATCHES, StopFlag, stop_on_signals
 
 if TYPE_CHECKING:
     from ...data.audio_windows import AudioWindowDataset
@@ -41,13 +42,15 @@ def encode(opts: EncodeOptions) -> int:
     Raises:
         UserError: a flag, config, checkpoint or output folder problem, before any model or data work.
         ResourceError: the environment failed (disk full, permissions, unreachable storage, output in use).
+        Interrupted: SIGINT or SIGTERM stopped the run (what was encoded is kept).
     """
     from .output import storage_error
 
-    try:
-        summary, job = _encode(opts)
-    except OSError as err:  # what is left unhandled is the environment's: disk, permissions
-        raise storage_error(err, Path(opts.output_path)) from err
+    with stop_on_signals() as stop:
+        try:
+            summary, job = _encode(opts, stop)
+        except OSError as err:  # what is left unhandled is the environment's: disk, permissions
+            raise storage_error(err, Path(opts.output_path)) from err
     if not summary:  # ranks other than 0
         return EXIT_OK
     print(format_summary(summary), file=sys.stderr)
@@ -56,13 +59,23 @@ def encode(opts: EncodeOptions) -> int:
               "(listed above).", file=sys.stderr)
     if opts.summary_json:
         Path(opts.summary_json).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    stopped = summary.get("stopped")
+    if stopped == ALL_NON_FINITE:
+        left = summary["inputs"] - summary["complete"] - summary["failed"] - summary["rejected"]
+        print(f"Stopped early: every window of the first {EARLY_BATCHES} batches encoded to NaN or Inf, so the "
+              f"checkpoint {opts.ckpt_path} most likely holds NaN/Inf weights (or the model overflows in float16). "
+              f"Nothing non-finite was written (see {job.output / FAILURES}); {left} input(s) were not tried. "
+              "With a fixed checkpoint, re-run with --overwrite.", file=sys.stderr)
+        return EXIT_PARTIAL
+    if stopped:
+        raise Interrupted(f"interrupted: {summary['complete']} of {summary['inputs']} encoded", stop.exit_code)
     if summary["failed"]:
         print(f"{summary['failed']} input(s) failed; see {job.output / FAILURES}", file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
 
 
-def _encode(opts: EncodeOptions) -> tuple[dict, Job]:
+def _encode(opts: EncodeOptions, stop: StopFlag) -> tuple[dict, Job]:
     from ...store.lock import refuse_if_locked
     from .launch import launched_as_rank_zero
 
@@ -95,4 +108,4 @@ def _encode(opts: EncodeOptions) -> tuple[dict, Job]:
 
             dataset = FullLengthStream(windows, opts.sample_size, chunk_margin(cfg), cfg.downsampling_ratio,
                                        opts.batch_size)
-        return run(job, plan, dataset, model, make_batches=batching_for(job, plan)), job
+        return run(job, plan, dataset, model, make_batches=batching_for(job, plan), stop=stop), job

@@ -24,6 +24,7 @@ from .loader import EncodeDataModule, FullLengthDataModule
 from .module import EncodeModule, EncodeSettings
 from .sink import RankStats, WriteCallback
 from .speed import prepare_model
+from .stopping import EncodingStopped, StopFlag
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,13 @@ class _Preparer:
         self.skipped = self.n_items - len(datamodule.pending)
 
 
-def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches: Any = None) -> dict[str, Any]:
+def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches: Any = None,
+        stop: StopFlag | None = None) -> dict[str, Any]:
     """Encode ``plan`` with ``dataset`` and the loaded ``model``; returns the run summary (complete on global
-    rank 0)."""
+    rank 0). ``stop`` ends the encoding loop at a batch boundary when a signal sets it; the summary then
+    says ``stopped`` (the signal's name, or ``non-finite`` when the first batches gave only NaN/Inf)."""
     opts = job.options
+    stop = stop or StopFlag()
     started = time.monotonic()
     manifest = [line.rstrip("\n") for line in manifest_lines(plan.items)]
     if job.resuming and not opts.overwrite:
@@ -116,7 +120,7 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
     def make_writer(rank_dir: Path) -> SampleWriter:
         return open_writer(opts.output_format, rank_dir, shard_size=opts.shard_size, shard_bytes=opts.shard_bytes)
 
-    writer = WriteCallback(job.output, job.model_config.sample_rate, opts.progress, make_writer)
+    writer = WriteCallback(job.output, job.model_config.sample_rate, opts.progress, make_writer, stop)
     use_half = opts.model_half and torch.cuda.is_available() and opts.accelerator in ("auto", "gpu", "cuda")
     trainer = L.Trainer(
         accelerator=opts.accelerator, devices=parse_devices(opts.devices), num_nodes=opts.num_nodes,
@@ -126,7 +130,14 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
         callbacks=[writer], inference_mode=True,
     )
     predict_started = time.monotonic()
-    trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    stopped: str | None = None
+    stop.graceful = True
+    try:
+        trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    except EncodingStopped as request:
+        if request.write_error is not None:
+            raise request.write_error from request
+        stopped = request.reason
     predict_seconds = time.monotonic() - predict_started
     stats: list[RankStats] = _gather(writer.stats)
     summary: dict[str, Any] = {}
@@ -134,6 +145,8 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
         summary = _finish(job, plan, preparer.skipped, stats, time.monotonic() - started)
         summary["predict_seconds"] = predict_seconds
         summary["damaged"] = preparer.damaged
+        if stopped:
+            summary["stopped"] = stopped
         if pre_bottleneck_fn is not None:
             summary["padding_skipped"] = pre_bottleneck_fn.skipped_fraction
     trainer.strategy.barrier("preencode-finished")

@@ -1,5 +1,5 @@
 """Where encoded samples go: a background thread that runs the store's writer, and the Lightning callback
-that feeds it and keeps the accounting."""
+that feeds it, keeps the accounting and stops the loop at a batch boundary when asked to."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from ...store.sample import EncodedSample
 from ...store.writer import NpyWriter, SampleWriter
 from .module import EncodedBatch
 from .progress import Progress
+from .stopping import ALL_NON_FINITE, EARLY_BATCHES, EncodingStopped, StopFlag
 
 #: Opens the writer of one rank folder.
 WriterFactory = Callable[[Path], SampleWriter]
@@ -77,15 +78,18 @@ class WriteCallback(BasePredictionWriter):
     """Writes each batch's samples under ``<output>/<global_rank>/`` as soon as it is encoded."""
 
     def __init__(self, output: Path, sample_rate: int, progress_mode: str = "auto",
-                 make_writer: WriterFactory | None = None) -> None:
+                 make_writer: WriterFactory | None = None, stop: StopFlag | None = None) -> None:
         super().__init__(write_interval="batch")
         self.output = output
         self.sample_rate = sample_rate
         self.progress_mode = progress_mode
         self.make_writer: WriterFactory = make_writer or NpyWriter
+        self.stop = stop or StopFlag()
         self.stats = RankStats()
         self.background: BackgroundWriter | None = None
         self.progress: Progress | None = None
+        self.batches_encoded = 0  # batches that had windows to encode
+        self.finite_seen = False
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         rank_dir = self.output / str(trainer.global_rank)
@@ -96,9 +100,14 @@ class WriteCallback(BasePredictionWriter):
         note = f" (rank 0 of {trainer.world_size})" if trainer.world_size > 1 else ""
         self.progress = Progress(share, mode, note)
 
+    def on_predict_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int,
+                               dataloader_idx: int = 0) -> None:
+        self.stop.check()  # a signal while the batch was loading: it is not encoded, its inputs stay pending
+
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: EncodedBatch,
                            batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        assert self.background is not None and self.progress is not None
+        if self.background is None or self.progress is None:
+            raise RuntimeError("write_on_batch_end before on_predict_start")
         for sample in prediction.samples:
             self.background.put(sample)
             self.stats.attempted.append(sample.index)
@@ -113,10 +122,35 @@ class WriteCallback(BasePredictionWriter):
         self.stats.encoded += len(prediction.samples)
         self.stats.audio_seconds += seconds
         self.progress.update(len(prediction.samples) + len(prediction.failures) + len(prediction.rejections), seconds)
+        self._check_finite(prediction)
+        self.stop.check()
+
+    def _check_finite(self, prediction: EncodedBatch) -> None:
+        """Stop when every window of the first :data:`EARLY_BATCHES` batches encoded to NaN/Inf."""
+        non_finite = sum(1 for f in prediction.failures if f.stage == "encode")
+        if not prediction.samples and not non_finite:
+            return
+        self.finite_seen |= bool(prediction.samples)
+        self.batches_encoded += 1
+        if self.batches_encoded == EARLY_BATCHES and not self.finite_seen:
+            raise EncodingStopped(ALL_NON_FINITE)
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._close()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        """Keep what was encoded: write the queued samples and commit the open shard (its records are whole)."""
+        try:
+            self._close()
+        except OSError as err:
+            if isinstance(exception, EncodingStopped):
+                exception.write_error = err
+            # otherwise the exception that stopped the loop is the one to report
+
+    def _close(self) -> None:
         if self.progress is not None:
             self.progress.close()
+            self.progress = None
         if self.background is not None:
-            self.background.close()
-            self.background = None
+            background, self.background = self.background, None
+            background.close()

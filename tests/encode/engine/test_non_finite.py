@@ -1,19 +1,40 @@
-"""NaN or Inf never reaches disk: such a sample is a failure record.
+"""NaN or Inf never reaches disk: such a sample is a failure record, and broken weights stop the run early.
 
-Old code: NaN latents were written like any other, and the run exited 0.
+Old code: a checkpoint with NaN weights wrote all-NaN latents and exited 0.
 """
 
 from __future__ import annotations
 
 import json
 
+import pytest
+import torch
+
 from preencode.cli import main
 from preencode.encode.engine.module import EncodeModule
 from tests.encode_setup import encode_args, read_output
+from tests.helpers import save_ckpt
 
 
 def _failures(out):
     return [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("extra", [[], ["--full-length"]])
+def test_nan_weights_stop_early_with_failures_and_no_file(model_files, clips, tmp_path, capsys, extra):
+    config, _, model = model_files
+    with torch.no_grad():
+        model.encoder.layers[0].weight_v.view(-1)[0] = float("nan")
+    broken = save_ckpt(model, tmp_path / "nan.ckpt")
+    out = tmp_path / "out"
+    assert main(encode_args((config, broken, None), clips[1], out, "--batch-size", "1", *extra)) == 3
+    err = capsys.readouterr().err
+    assert "Stopped early" in err and str(broken) in err and "4 input(s) were not tried" in err
+    assert "Traceback" not in err
+    assert not list(out.rglob("*.npy"))
+    failures = _failures(out)
+    assert len(failures) == 3
+    assert all(f["stage"] == "encode" and f["reason"] == "non-finite latents" for f in failures)
 
 
 def test_a_non_finite_sample_in_a_mixed_batch_is_a_failure_the_rest_is_written(model_files, clips, tmp_path,
