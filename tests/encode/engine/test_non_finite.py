@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from preencode.cli import main
-from preencode.encode.engine.module import EncodeModule
 from tests.encode_setup import encode_args, read_output
 from tests.helpers import save_ckpt
 
@@ -40,23 +39,18 @@ def test_nan_weights_stop_early_with_failures_and_no_file(model_files, clips, tm
 def test_a_non_finite_sample_in_a_mixed_batch_is_a_failure_the_rest_is_written(model_files, clips, tmp_path,
                                                                                monkeypatch, capsys):
     """Checked per sample: the encoder never mixes the samples of a batch, so the finite ones are sound."""
-    plain = EncodeModule._pre_bottleneck
-    poisoned = {1, 4}
+    from preencode.encode.engine import module
 
-    def poison(self, audio, lengths):
-        pre = plain(self, audio, lengths).clone()
-        for row, index in enumerate(self.current_indices):
-            if index in poisoned:
-                pre[row, :, 3] = float("inf") if index == 4 else float("nan")
-        return pre
+    plain = module.bottleneck_outputs
 
-    def remember(self, batch, failures):
-        self.current_indices = batch.indices
-        return encode_windows(self, batch, failures)
+    def poisoned(model, settings, pre, indices):  # inputs 1 and 4 encode to NaN / Inf
+        latents, std = plain(model, settings, pre, indices)
+        for row, index in enumerate(indices):
+            if index in (1, 4):
+                latents[row, :, 3] = float("inf") if index == 4 else float("nan")
+        return latents, std
 
-    encode_windows = EncodeModule._encode_windows
-    monkeypatch.setattr(EncodeModule, "_pre_bottleneck", poison)
-    monkeypatch.setattr(EncodeModule, "_encode_windows", remember)
+    monkeypatch.setattr(module, "bottleneck_outputs", poisoned)
     out = tmp_path / "out"
     args = encode_args(model_files, clips[1], out, "--batch-size", "3")
     assert main(args) == 3

@@ -115,13 +115,27 @@ def test_the_same_folder_twice_in_the_dataset_is_refused(model_files, clips, tmp
     assert not (tmp_path / "out").exists()
 
 
-def test_a_failed_run_leaves_a_new_folder_as_it_found_it(model_files, tmp_path, capsys):
-    """The lock and details.json come first; a run that then fails (no inputs) takes them back."""
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert main(encode_args(model_files, dataset_config(tmp_path, empty), tmp_path / "out")) == 2
-    assert "No audio inputs" in _error(capsys)
-    assert not (tmp_path / "out").exists()
+def test_lock_and_details_come_first_and_a_failed_run_takes_them_back(model_files, clips, tmp_path, monkeypatch,
+                                                                      capsys):
+    """The output is marked ours (details.json) and locked before the model is even loaded; a run that then fails
+    before encoding anything leaves no folder behind. Old code: details.json appeared only once Lightning ran,
+    ~9 s in, so a second run could not tell the folder was taken."""
+    from preencode.errors import CheckpointError
+    from preencode.models import checkpoint
+
+    out = tmp_path / "out"
+    seen = {}
+
+    def fail_to_load(*args, **kwargs):
+        seen["files"] = sorted(p.name for p in out.iterdir()) if out.exists() else []
+        seen["details"] = json.loads((out / "details.json").read_text())["sample_size"] if seen["files"] else None
+        raise CheckpointError("simulated: the checkpoint cannot be loaded.")
+
+    monkeypatch.setattr(checkpoint, "load_autoencoder", fail_to_load)
+    assert main(encode_args(model_files, clips[1], out)) == 2
+    assert "simulated" in _error(capsys)
+    assert seen == {"files": ["details.json", LOCK], "details": 256}
+    assert not out.exists()
 
 
 def test_a_stale_lock_is_taken_over(model_files, clips, tmp_path, caplog):
