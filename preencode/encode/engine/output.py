@@ -28,9 +28,10 @@ from .launch import launched_as_rank_zero
 if TYPE_CHECKING:
     from .job import Job  # job.py imports check_output_location from here
 
+
 def _refuse(output: Path, given: str, why: str) -> UserError:
-    return UserError(f"--output-path {given} ({output}) is {why}.", "Choose a new folder for the output, e.g. "
-                     "beside the dataset folders.")
+    return UserError(f"--output-path {given or repr(given)} ({output}) is {why}.", "Choose a new folder for the "
+                     "output, e.g. beside the dataset folders.")
 
 
 def check_output_location(given: str, roots: list[InputRoot]) -> Path:
