@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 import traceback
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from .console import setup_logging
 from .errors import EXIT_INTERRUPTED, EXIT_OK, Interrupted, ReportedError, UsageError
 from .schema import did_you_mean
 
@@ -186,33 +185,6 @@ def _output_closed() -> int:
     except (OSError, ValueError, AttributeError):
         pass
     return EXIT_OK
-
-
-# Lightning sets its package loggers to INFO when it is imported (after this setup, since it is imported
-# lazily), so the loggers that print its banner, tips and per-rank notices are muted by name as well.
-_LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning")
-_LIGHTNING_CHATTER = (
-    "lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-    "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.distributed", "lightning.fabric.utilities.seed",
-    "lightning.pytorch.trainer.connectors.checkpoint_connector",
-    "lightning.pytorch.trainer.connectors.signal_connector", "lightning.fabric.strategies.launchers.subprocess_script",
-)
-
-
-def setup_logging(debug: bool = False) -> None:
-    """The command line's logging: our messages as plain lines on stderr; with ``debug``, every level
-    with logger names. Lightning's banner (GPU available, tips) and warnings about our own loader
-    setup are muted unless ``debug``; this is the only place that does it, whenever Lightning is
-    imported."""
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s" if debug else "%(message)s",
-                        stream=sys.stderr)
-    if not debug:
-        for name in _LIGHTNING_LOGGERS + _LIGHTNING_CHATTER:
-            logging.getLogger(name).setLevel(logging.WARNING)
-        warnings.filterwarnings("ignore", message=".*custom batch sampler.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
 if __name__ == "__main__":  # pragma: no cover

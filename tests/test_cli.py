@@ -196,21 +196,3 @@ def test_help_imports_neither_torch_nor_lightning():
 def test_user_error_prints_message_then_fix():
     assert str(UserError("Checkpoint not found: x.ckpt.", "Check --ckpt-path.")) == \
         "Checkpoint not found: x.ckpt. Check --ckpt-path."
-
-
-def test_lightning_banner_stays_muted_when_lightning_is_imported_after_setup():
-    import logging
-
-    from preencode.cli import setup_logging
-
-    banner = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # "GPU available", tips
-    package = logging.getLogger("lightning.pytorch")
-    saved = banner.level, package.level
-    try:
-        setup_logging(debug=False)
-        package.setLevel(logging.INFO)  # what `import lightning.pytorch` does, after our setup
-        assert not banner.isEnabledFor(logging.INFO) and banner.isEnabledFor(logging.WARNING)
-        assert logging.getLogger("preencode").isEnabledFor(logging.INFO)
-    finally:
-        banner.setLevel(saved[0])
-        package.setLevel(saved[1])

@@ -6,7 +6,6 @@ chunks in :class:`~preencode.encode.full_length.stream.ChunkBatch` es built by t
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -98,9 +97,6 @@ class FullLengthDataModule(EncodeDataModule):
         if not isinstance(self.dataset, FullLengthStream):
             raise TypeError(f"expected a FullLengthStream, got {type(self.dataset).__name__}")
         self.dataset.order = self.rank_order()
-        # Batches are built by the dataset (batch_size=None): Lightning cannot list their indices, which
-        # the writer does not use.
-        warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
         return DataLoader(self.dataset, batch_size=None, num_workers=self.num_workers, collate_fn=_as_is,
                           pin_memory=torch.cuda.is_available(), persistent_workers=False,
                           worker_init_fn=ignore_in_worker,
