@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from . import clock
 from .console import setup_logging
 from .errors import EXIT_INTERRUPTED, EXIT_OK, Interrupted, ReportedError, UsageError
 from .schema import did_you_mean
@@ -130,7 +131,18 @@ def main(argv: Sequence[str] | None = None, *, command: str | None = None, prog:
         command: run this subcommand with ``argv`` as its flags (the ``pre_encode.py`` and ``train.py``
             scripts).
         prog: the name that ``command`` shows in its usage and error lines (e.g. ``pre_encode.py``).
+
+    Times the command reports count from the process's start when it runs as the command line (``argv``
+    not given), else from this call (see :mod:`preencode.clock`).
     """
+    clock.start_command(clock.process_start() if argv is None else None)
+    try:
+        return _main(argv, command, prog)
+    finally:
+        clock.end_command()
+
+
+def _main(argv: Sequence[str] | None, command: str | None, prog: str | None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     progs: dict[str, str] = {}
     if command is not None:

@@ -23,12 +23,21 @@ log = logging.getLogger("preencode")
 
 
 def format_summary(s: dict) -> str:
-    return (f"Done: {s['encoded']} encoded, {s['skipped']} skipped (already done), {s['failed']} failed, "
-            f"{s['rejected']} rejected; {s['complete']}/{s['inputs']} inputs complete.\n"
-            f"Audio: {s['audio_hours']:.4f} h in {s['wall_seconds']:.1f} s wall "
-            f"({s['realtime_factor']:.2f}x realtime)"
-            + (f", {100 * s['padding_skipped']:.0f}% of the window samples were padding not encoded"
-               if s.get("padding_skipped") else "") + f". Output: {s['output']}")
+    """The summary's lines: counts, audio, and the time from the process's start, split into start-up
+    and encoding."""
+    padding = s.get("padding_skipped")
+    lines = [f"Done: {s['encoded']} encoded, {s['skipped']} skipped (already done), {s['failed']} failed, "
+             f"{s['rejected']} rejected; {s['complete']}/{s['inputs']} inputs complete.",
+             f"Audio: {s['audio_hours']:.4f} h ({s['audio_seconds']:.1f} s)"
+             + (f", {100 * padding:.0f}% of the window samples were padding not encoded" if padding else "")
+             + f". Output: {s['output']}"]
+    if s["encoded"]:
+        lines.append(f"Time: {s['wall_seconds']:.1f} s = start-up {s['startup_seconds']:.1f} s + encoding "
+                     f"{s['encoding_seconds']:.1f} s ({s['audio_seconds_per_second']:.1f} audio s/s while encoding, "
+                     f"{s['realtime_factor']:.2f}x realtime end to end).")
+    else:
+        lines.append(f"Time: {s['wall_seconds']:.1f} s, nothing encoded.")
+    return "\n".join(lines)
 
 
 def run_encode(args: argparse.Namespace) -> int:

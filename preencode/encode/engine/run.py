@@ -11,6 +11,7 @@ from typing import Any
 import lightning.pytorch as L
 import torch
 
+from ... import clock
 from ...errors import DatasetError, ResourceError, UserError
 from ...models.autoencoder import AudioAutoencoder
 from ...store.layout import clean_leftovers, done_indices
@@ -22,6 +23,7 @@ from ...store.writer import SampleWriter, open_writer
 from .job import Job, parse_devices
 from .loader import EncodeDataModule, FullLengthDataModule
 from .module import EncodeModule, EncodeSettings
+from .progress import run_times
 from .sink import RankStats, WriteCallback
 from .speed import prepare_model
 from .stopping import EncodingStopped, StopFlag
@@ -104,7 +106,7 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
     says ``stopped`` (the signal's name, or ``non-finite`` when the first batches gave only NaN/Inf)."""
     opts = job.options
     stop = stop or StopFlag()
-    started = time.monotonic()
+    started = clock.command_start()
     manifest = [line.rstrip("\n") for line in manifest_lines(plan.items)]
     if job.resuming and not opts.overwrite:
         check_manifest(job.output, manifest)
@@ -142,7 +144,9 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
     stats: list[RankStats] = _gather(writer.stats)
     summary: dict[str, Any] = {}
     if trainer.global_rank == 0:
-        summary = _finish(job, plan, preparer.skipped, stats, time.monotonic() - started)
+        summary = _finish(job, plan, preparer.skipped, stats)
+        summary.update(run_times(started, writer.encoding_started, writer.first_batch_at, time.monotonic(),
+                                 summary["audio_seconds"]))
         summary["predict_seconds"] = predict_seconds
         summary["damaged"] = preparer.damaged
         if stopped:
@@ -153,7 +157,7 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
     return summary
 
 
-def _finish(job: Job, plan: Any, skipped: int, stats: list[RankStats], wall: float) -> dict[str, Any]:
+def _finish(job: Job, plan: Any, skipped: int, stats: list[RankStats]) -> dict[str, Any]:
     out = job.output
     clean_leftovers(out)
     done = done_indices(out)
@@ -165,7 +169,7 @@ def _finish(job: Job, plan: Any, skipped: int, stats: list[RankStats], wall: flo
     return {
         "output": str(out), "inputs": len(plan.items), "encoded": sum(s.encoded for s in stats),
         "skipped": skipped, "failed": len(failures), "rejected": len(rejected), "complete": len(done),
-        "audio_hours": seconds / 3600, "wall_seconds": wall, "realtime_factor": seconds / wall if wall else 0.0,
+        "audio_seconds": seconds, "audio_hours": seconds / 3600,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,15 +91,19 @@ class WriteCallback(BasePredictionWriter):
         self.progress: Progress | None = None
         self.batches_encoded = 0  # batches that had windows to encode
         self.finite_seen = False
+        #: When this rank's predict loop started and its first batch was encoded (``time.monotonic``).
+        self.encoding_started: float | None = None
+        self.first_batch_at: float | None = None
 
     def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.encoding_started = time.monotonic()
         rank_dir = self.output / str(trainer.global_rank)
         self.background = BackgroundWriter(self.make_writer(rank_dir))
         datamodule = getattr(trainer, "datamodule", None)  # set by trainer.predict(datamodule=...)
         share = len(datamodule.share) if datamodule is not None else 0
         mode = self.progress_mode if trainer.global_rank == 0 else "none"
         note = f" (rank 0 of {trainer.world_size})" if trainer.world_size > 1 else ""
-        self.progress = Progress(share, mode, note)
+        self.progress = Progress(share, mode, note, start=self.encoding_started)
 
     def on_predict_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int,
                                dataloader_idx: int = 0) -> None:
@@ -108,6 +113,8 @@ class WriteCallback(BasePredictionWriter):
                            batch_indices: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         if self.background is None or self.progress is None:
             raise RuntimeError("write_on_batch_end before on_predict_start")
+        if self.first_batch_at is None:
+            self.first_batch_at = time.monotonic()
         for sample in prediction.samples:
             self.background.put(sample)
             self.stats.attempted.append(sample.index)
