@@ -107,7 +107,9 @@ def nearest_multiples(value: int, step: int) -> tuple[int, int]:
 
 
 def validate(opts: EncodeOptions) -> Job:
-    """Check the whole job up front; raises :class:`UserError` with the fix."""
+    """Check the whole job up front, Lightning's flags apart (:func:`check_lightning`, which imports
+    Lightning: an output with nothing left to encode is recognised without it); raises :class:`UserError`
+    with the fix."""
     if not opts.model_config:
         raise UserError("--model-config is required.", "Pass the autoencoder's config JSON (vae_config.json).")
     if not opts.ckpt_path:
@@ -174,5 +176,4 @@ def validate(opts: EncodeOptions) -> Job:
             "drop_silence": opts.drop_silence}
     details = build_details(model_config=raw_model, dataset_config=dataset_config.raw, sample_size=opts.sample_size,
                             args=opts.to_json(), checkpoint_sha256=file_sha256(ckpt), latent=latent, mode=mode)
-    check_lightning(opts)
     return Job(opts, model_config, dataset_config, output, details, out_dtype)

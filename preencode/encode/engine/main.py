@@ -63,7 +63,7 @@ def encode(opts: EncodeOptions) -> int:
     if not summary:  # ranks other than 0
         return EXIT_OK
     print(format_summary(summary), file=sys.stderr)
-    if summary["damaged"]:
+    if summary.get("damaged"):
         print(f"{len(summary['damaged'])} damaged latent(s) or shard(s) found when resuming were encoded again "
               "(listed above).", file=sys.stderr)
     if opts.summary_json:
@@ -90,21 +90,34 @@ def _encode(opts: EncodeOptions, stop: StopFlag) -> tuple[dict, Job]:
 
     if launched_as_rank_zero():  # a second run is refused at once, before torch is even imported
         refuse_if_locked(Path(opts.output_path))
-    from .job import validate
+    from .job import check_lightning, validate
     from .output import claim_output
 
     job = validate(opts)  # configs, flags, checkpoint, output folder: before any model or data work
     with claim_output(job) as job:  # the lock and details.json, before any model or data work too
-        from ...data.audio_windows import AudioWindowDataset
         from ...data.plan import build_plan
+        from .pending import finished_summary
+
+        opts = job.options
+        plan = None
+        if job.resuming:
+            # Same settings and checkpoint as the output's: scan first, so that an output with nothing left
+            # to encode costs neither the model nor Lightning.
+            plan = build_plan(job.dataset_config)
+            finished = finished_summary(job, plan)
+            if finished is not None:
+                return finished, job
+        check_lightning(opts)
+
+        from ...data.audio_windows import AudioWindowDataset
         from ...models.checkpoint import load_autoencoder
         from .run import run
         from .speed import batching_for
 
-        opts = job.options
         # The checkpoint is checked (strictly) before the dataset is scanned, which can take long.
         model = load_autoencoder(job.model_config, opts.ckpt_path, half=opts.model_half, device="cpu")
-        plan = build_plan(job.dataset_config)
+        if plan is None:
+            plan = build_plan(job.dataset_config)
         cfg = job.model_config
         windows = AudioWindowDataset(
             plan.items, cfg.sample_rate, cfg.in_channels, opts.sample_size, random_crop=job.dataset_config.random_crop,

@@ -16,13 +16,14 @@ from ...errors import DatasetError, ResourceError, UserError
 from ...models.autoencoder import AudioAutoencoder
 from ...store.layout import clean_leftovers, done_indices
 from ...store.lock import check_run_lock
-from ...store.logs import manifest_line, read_jsonl, read_manifest, write_jsonl, write_manifest
+from ...store.logs import read_jsonl, read_manifest, write_jsonl, write_manifest
 from ...store.names import FAILURES, REJECTED
 from ...store.resume import Expected, remove_damaged, scan_done
 from ...store.writer import SampleWriter, open_writer
 from .job import Job, parse_devices
 from .loader import EncodeDataModule, FullLengthDataModule
 from .module import EncodeModule, EncodeSettings
+from .pending import check_manifest, manifest_lines
 from .progress import run_times
 from .sink import RankStats, WriteCallback
 from .speed import prepare_model
@@ -47,19 +48,6 @@ def _gather(obj: Any) -> list[Any]:
         torch.distributed.all_gather_object(out, obj)
         return out
     return [obj]
-
-
-def manifest_lines(items: list[Any]) -> list[str]:
-    return [manifest_line(it.id, it.path, it.input_fingerprint()) for it in items]
-
-
-def check_manifest(output: Path, lines: list[str]) -> None:
-    old = read_manifest(output)
-    if old is not None and old != lines:
-        changed = sum(1 for a, b in zip(old, lines, strict=False) if a != b) + abs(len(old) - len(lines))
-        raise UserError(f"The inputs changed since {output} was started ({len(old)} inputs then, {len(lines)} now, "
-                        f"{changed} differ); ids are positions in the sorted input list and would no longer match.",
-                        "Encode the new inputs into another --output-path, or pass --overwrite to start over.")
 
 
 class _Preparer:

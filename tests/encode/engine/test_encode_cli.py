@@ -283,3 +283,30 @@ def test_verify_checks_every_manifest_input_is_accounted_for(model_files, tmp_pa
     (out / "0" / "0000000000002.json").unlink()
     assert main(["verify", str(out)]) == 1
     assert "1 input(s) have no latent and no failure or rejection record: 0000000000002" in capsys.readouterr().out
+
+
+def test_a_resumed_run_with_nothing_left_builds_no_model_and_imports_no_lightning(model_files, clips, tmp_path,
+                                                                                 monkeypatch, capsys):
+    out, summary_json = tmp_path / "out", tmp_path / "summary.json"
+    assert main(encode_args(model_files, clips[1], out)) == 0
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+
+    def forbidden(*_args, **_kwargs):
+        raise AssertionError("the model or Lightning was used although nothing was left to encode")
+
+    import preencode.encode.engine.job as job
+    import preencode.models.checkpoint as checkpoint
+
+    monkeypatch.setattr(checkpoint, "load_autoencoder", forbidden)
+    monkeypatch.setattr(job, "check_lightning", forbidden)
+    assert main(encode_args(model_files, clips[1], out, "--summary-json", str(summary_json))) == 0
+    err = capsys.readouterr().err
+    assert "Nothing left to encode: all 7 inputs" in err and "Total length of `DataLoader`" not in err
+    summary = json.loads(summary_json.read_text())
+    assert (summary["encoded"], summary["skipped"], summary["complete"]) == (0, 7, 7)
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing written
+    # Inputs that changed are still refused before anything else.
+    write_clips(clips[0] / "more", [123])
+    assert main(encode_args(model_files, clips[1], out)) == 2
+    assert "inputs changed" in capsys.readouterr().err

@@ -1,0 +1,72 @@
+"""What is left to encode: this run's inputs checked against the output's manifest, and the summary of a
+resumed run with nothing left, found before the model is built or Lightning is imported.
+
+Nothing here writes: an output whose inputs are all done is only read (its leftovers and logs are tidied by
+the next run that encodes something).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ... import clock
+from ...errors import UserError
+from ...store.resume import Expected, scan_done
+from ...store.logs import manifest_line, read_manifest
+from .job import Job
+from .progress import run_times
+
+log = logging.getLogger(__name__)
+
+
+def manifest_lines(items: list[Any]) -> list[str]:
+    return [manifest_line(it.id, it.path, it.input_fingerprint()) for it in items]
+
+
+def check_manifest(output: Path, lines: list[str]) -> None:
+    old = read_manifest(output)
+    if old is not None and old != lines:
+        changed = sum(1 for a, b in zip(old, lines, strict=False) if a != b) + abs(len(old) - len(lines))
+        raise UserError(f"The inputs changed since {output} was started ({len(old)} inputs then, {len(lines)} now, "
+                        f"{changed} differ); ids are positions in the sorted input list and would no longer match.",
+                        "Encode the new inputs into another --output-path, or pass --overwrite to start over.")
+
+
+def _global_rank() -> int:
+    """This process's rank as the launcher set it (torchrun, SLURM), before any process group exists."""
+    for name in ("RANK", "SLURM_PROCID"):
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
+def finished_summary(job: Job, plan: Any) -> dict[str, Any] | None:
+    """The run summary when every input of ``plan`` is already encoded in the job's output, else None.
+
+    Only a resumed job (same settings as the output's) can be finished; its inputs must be those of the
+    output's manifest.
+
+    Raises:
+        UserError: the inputs changed since the output was started.
+    """
+    if not job.resuming or job.options.overwrite or plan.failures:  # scan failures are logged by a run
+        return None
+    check_manifest(job.output, [line.rstrip("\n") for line in manifest_lines(plan.items)])
+    scan = scan_done(job.output, Expected.from_details(job.details))  # the cheap check of each done sample
+    if scan.damaged or any(item.index not in scan.done for item in plan.items):
+        return None
+    log.info("Nothing left to encode: all %d inputs of %s are done.", len(plan.items), job.output)
+    if _global_rank() != 0:
+        return {}
+    summary: dict[str, Any] = {
+        "output": str(job.output), "inputs": len(plan.items), "encoded": 0, "skipped": len(plan.items),
+        "failed": 0, "rejected": 0, "complete": len(plan.items), "audio_seconds": 0.0,
+        "audio_hours": 0.0, "damaged": [],
+    }
+    summary.update(run_times(clock.command_start(), None, None, time.monotonic(), 0.0))
+    return summary
