@@ -9,7 +9,10 @@
     <output>/<rank>/<id>.npy              latent [latent_dim, N] (tokens [n_q, N] when discrete)
     <output>/<rank>/<id>.json             its metadata (see :class:`preencode.store.meta.LatentMeta`)
     <output>/<rank>/<id>.std.npz          optional posterior std (array ``std``, the latent's shape)
-    <output>/<rank>/shard-<id>.tar        --output-format wds: the same files as tar members
+    <output>/<rank>/shard-000000.tar      --output-format wds: the same files as tar members; shards are
+                                          numbered per rank from 000000, in the order they were written
+    <output>/shards.txt                   --output-format wds: every shard, one relative path per line
+    <shard>.tar:<id>                      how a command line names one latent inside a shard
 
 Files that belong together share a *key*: the name up to its first dot, as WebDataset groups tar
 members. ``<id>.std.npy`` is not part of the format: a loader that takes every ``.npy`` (as
@@ -30,8 +33,10 @@ DETAILS = "details.json"
 MANIFEST = "manifest.jsonl"
 FAILURES = "failures.jsonl"
 REJECTED = "rejected.jsonl"
+#: The list of an output's tar shards (``--output-format wds``), one path relative to the output per line.
+SHARD_LIST = "shards.txt"
 #: Files at the root of an output tree, besides the rank folders.
-ROOT_FILES = (DETAILS, MANIFEST, FAILURES, REJECTED)
+ROOT_FILES = (DETAILS, MANIFEST, FAILURES, REJECTED, SHARD_LIST)
 #: The lock file of the run writing a tree: no part of a finished tree (removed when the run ends).
 LOCK = "preencode.lock"
 #: A list of latent paths at a dataset root that replaces the folder scan (stable-audio-tools' convention).
@@ -45,6 +50,9 @@ SAMPLE_SUFFIXES = (LATENT, META, STD)
 
 SHARD_PREFIX = "shard-"
 SHARD_SUFFIX = ".tar"
+SHARD_DIGITS = 6
+#: Separates a shard's path from a member's key on the command line: ``out/0/shard-000000.tar:<id>``.
+MEMBER_SEPARATOR = ":"
 
 _TEMP_MARK = ".preencode-"
 _TEMP_SUFFIX = ".tmp"
@@ -82,14 +90,59 @@ def split_name(name: str) -> tuple[str, str]:
     return key, dot + rest
 
 
-def shard_name(first_index: int) -> str:
-    """A shard's file name: ``shard-<id of its first sample>.tar``."""
-    return f"{SHARD_PREFIX}{format_id(first_index)}{SHARD_SUFFIX}"
+def shard_name(number: int) -> str:
+    """The file name of a rank's shard ``number`` (0, 1, ... in the order the rank wrote them): ``shard-000000.tar``.
+
+    Raises:
+        ValueError: ``number`` is negative.
+    """
+    if number < 0:
+        raise ValueError(f"shard number {number} is negative")
+    return f"{SHARD_PREFIX}{number:0{SHARD_DIGITS}d}{SHARD_SUFFIX}"
 
 
 def is_shard(name: str) -> bool:
     """A committed shard's file name (its temporary starts with a dot)."""
     return name.startswith(SHARD_PREFIX) and name.endswith(SHARD_SUFFIX)
+
+
+def shard_number(name: str) -> int | None:
+    """The number of a shard named by :func:`shard_name` (or by earlier versions, after their first id), else None."""
+    digits = name[len(SHARD_PREFIX):-len(SHARD_SUFFIX)] if is_shard(name) else ""
+    return int(digits) if digits.isascii() and digits.isdigit() else None
+
+
+def shard_pattern(numbers: list[int]) -> str:
+    """The brace pattern (as WebDataset and ``braceexpand`` expand it) of a rank's shards, e.g.
+    ``shard-{000000..000009}.tar``; runs of numbers become ranges, gaps a comma list."""
+    if not numbers:
+        raise ValueError("no shards")
+    ordered = sorted(set(numbers))
+    runs: list[tuple[int, int]] = []
+    for n in ordered:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    width = SHARD_DIGITS
+
+    def text(run: tuple[int, int]) -> str:
+        low, high = run
+        return f"{low:0{width}d}" if low == high else f"{{{low:0{width}d}..{high:0{width}d}}}"
+
+    if len(runs) == 1:
+        return f"{SHARD_PREFIX}{text(runs[0])}{SHARD_SUFFIX}"
+    return f"{SHARD_PREFIX}{{{','.join(text(r) for r in runs)}}}{SHARD_SUFFIX}"
+
+
+def split_member(text: str) -> tuple[str, str | None]:
+    """``"out/0/shard-000000.tar:0000000000001"`` -> ``("out/0/shard-000000.tar", "0000000000001")``; any other
+    path -> ``(text, None)``."""
+    marker = SHARD_SUFFIX + MEMBER_SEPARATOR
+    path, found, key = text.rpartition(marker)
+    if not found or not key:
+        return text, None
+    return path + SHARD_SUFFIX, key
 
 
 def temp_name(name: str) -> str:

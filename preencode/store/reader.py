@@ -10,7 +10,9 @@ The same rule decides what every reader accepts (``inspect``, ``verify``, ``deco
 dataset and resume): a latent is a record holding ``<key>.npy`` and ``<key>.json``; ``<key>.std.npz``
 is its optional posterior std; any other file is not part of the format.
 
-Trees: :func:`open_tree` lists an output folder (its details file, rank folders, shards) for the tools.
+Trees: :func:`open_tree` lists an output folder (its details file, rank folders, shards) for the tools, or
+one shard (``out/0/shard-000000.tar``) or one member of it (``out/0/shard-000000.tar:<id>``); :func:`record_at`
+finds the one latent a command line names.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .names import (
     STD,
     is_rank_dir,
     is_temporary,
+    split_member,
     split_name,
 )
 
@@ -248,6 +251,9 @@ class Tree:
         shards: ``(rank, path)`` of the ``.tar`` files.
         temporaries: leftover files or folders named like temporaries, anywhere in the tree.
         unexpected: other folders in rank folders, which are no part of the format.
+        shard: the shard the command line named, when the tree is that one shard (``root`` is then the
+            output folder around it, found from its rank folder).
+        member: the key of the one member named (``<shard>.tar:<key>``); only its record is read.
     """
 
     root: Path
@@ -257,15 +263,50 @@ class Tree:
     shards: list[tuple[str, Path]] = field(default_factory=list)
     temporaries: list[Path] = field(default_factory=list)
     unexpected: list[Path] = field(default_factory=list)
+    shard: Path | None = None
+    member: str | None = None
+
+
+def _shard_records(path: Path) -> list[Record]:
+    """The records of a shard the user named. Raises UserError when it cannot be read."""
+    try:
+        return read_shard(path, path.parent.name)
+    except ReadError as err:
+        raise UserError(f"{err}.", "Run `preencode verify` on the output folder, or delete the shard and re-run "
+                                   "the encode command to encode its samples again.") from err
+
+
+def _check_member(path: Path, key: str, records: list[Record]) -> None:
+    if not any(r.key == key or r.id == key for r in records):
+        ids = [r.key for r in records if r.is_latent()]
+        shown = ", ".join(ids[:5]) + (f", ... ({len(ids)} in all)" if len(ids) > 5 else "")
+        raise UserError(f"{path} has no member {key!r} (it holds {shown or 'no latents'}).",
+                        f"Pass one of its ids: {path}:<id>.")
+
+
+def _open_shard(path: Path, key: str | None, model_config: str | Path | None) -> Tree:
+    """A tree of one shard (``out/<rank>/shard-….tar``), read with the details file of its output folder."""
+    if key is not None:
+        _check_member(path, key, _shard_records(path))
+    root = path.parent.parent if is_rank_dir(path.parent.name) else path.parent
+    rank = path.parent.name if is_rank_dir(path.parent.name) else ""
+    tree = Tree(root=root, details=read_details(root, model_config), shard=path, member=key)
+    tree.ranks = [rank] if rank else []
+    tree.shards = [(rank, path)]
+    return tree
 
 
 def open_tree(root: str | Path, model_config: str | Path | None = None) -> Tree:
-    """List an output tree and read its details file.
+    """List an output tree and read its details file; ``root`` may also name one shard or one member of it
+    (``out/0/shard-000000.tar``, ``out/0/shard-000000.tar:<id>``).
 
     Raises:
-        UserError: ``root`` is missing or not a folder, or its details file has a format version this
-            version does not read.
+        UserError: ``root`` is missing or not a folder or shard, a named member is not in its shard, or the
+            details file has a format version this version does not read.
     """
+    path, key = split_member(str(root))
+    if path.endswith(SHARD_SUFFIX) and Path(path).is_file():
+        return _open_shard(Path(path), key, model_config)
     root = Path(root)
     if not root.exists():
         raise UserError(f"Output folder not found: {root}.", "Pass the --output-path the encoder wrote to.")
@@ -296,4 +337,33 @@ def iter_records(tree: Tree, on_shard_error: Callable[[ReadError], None]) -> Ite
         on_shard_error: called with the error of a shard that cannot be read; iteration goes on.
     """
     yield from tree.loose
-    yield from iter_shards(tree.shards, on_shard_error)
+    for record in iter_shards(tree.shards, on_shard_error):
+        if tree.member is None or tree.member in (record.key, record.id):
+            yield record
+
+
+def record_at(location: str | Path) -> Record:
+    """The one latent a command line names: a loose file of it (``out/0/<id>.npy``), a shard member
+    (``out/0/shard-000000.tar:<id>``), or a shard that holds one latent.
+
+    Raises:
+        UserError: nothing is there, the shard cannot be read or does not hold the member, or the shard
+            holds several latents and none was named.
+    """
+    path_text, key = split_member(str(location))
+    path = Path(path_text)
+    if not path.is_file():
+        raise UserError(f"Latent not found: {location}.",
+                        f"Pass a stored <id>{LATENT} file, or a shard member as <shard>{SHARD_SUFFIX}:<id>.")
+    if not path.name.endswith(SHARD_SUFFIX):
+        return latent_file_record(path)
+    records = _shard_records(path)
+    if key is not None:
+        _check_member(path, key, records)
+        return next(r for r in records if key in (r.key, r.id))
+    latents = [r for r in records if r.is_latent()]
+    if len(latents) == 1:
+        return latents[0]
+    shown = ", ".join(r.key for r in latents[:3]) + (", ..." if len(latents) > 3 else "")
+    raise UserError(f"{path} holds {len(latents)} latents ({shown or 'none'}); name one.",
+                    f"Pass {path}:<id>, e.g. {path}:{latents[0].key}." if latents else "Pass another shard.")

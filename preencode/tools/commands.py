@@ -20,7 +20,9 @@ Statistics are computed in one streaming pass (Chan's parallel merge in float64;
 grow with the dataset) over VALID frames only, i.e. frames whose padding_mask is 1: padding frames
 encode the silence appended to short files and would bias the statistics. --include-padding counts
 every frame. The suggested scale is the overall std of the counted values; dividing latents by it
-gives unit variance (the pretransform "scale" of a latent diffusion config)."""
+gives unit variance (the pretransform "scale" of a latent diffusion config).
+
+OUTPUT may also be one shard (out/0/shard-000000.tar) or one latent in it (out/0/shard-000000.tar:<id>)."""
 
 VERIFY_DESCRIPTION = """\
 Check that every latent of an output tree is complete and consistent: each .npy (loose or inside a .tar
@@ -41,7 +43,8 @@ DEFAULT_OVERLAP_FRAMES = 32
 def add_inspect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = INSPECT_DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("output", help=f"output folder of an encode run (holds {DETAILS} and rank folders)")
+    parser.add_argument("output", help=f"output folder of an encode run (holds {DETAILS} and rank folders), one "
+                                       "shard of it, or one latent in a shard (<shard>.tar:<id>)")
     parser.add_argument("--include-padding", action="store_true",
                         help="count padding frames (padding_mask 0) in the statistics too")
     parser.add_argument("--model-config", metavar="PATH",
@@ -76,7 +79,7 @@ def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = VERIFY_DESCRIPTION
     parser.epilog = ("Exit code: 0 when clean, 1 when problems were found (one per line: path: what is wrong), "
                      "2 for a usage error such as a missing folder.")
-    parser.add_argument("output", help="output folder of an encode run")
+    parser.add_argument("output", help="output folder of an encode run, or one shard of it")
     parser.add_argument("--model-config", metavar="PATH",
                         help=f"autoencoder config to check shapes against when {DETAILS} lacks them")
 
@@ -91,7 +94,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = DECODE_DESCRIPTION
-    parser.add_argument("latent", help="a stored latent <id>.npy (its sibling <id>.json gives the padding_mask)")
+    parser.add_argument("latent", help="a stored latent: <id>.npy (its sibling <id>.json gives the padding_mask), "
+                                       "or a shard member <shard>.tar:<id>")
     parser.add_argument("--model-config", metavar="PATH", help="autoencoder config (default: the one stored in "
                         f"the output's {DETAILS})")
     parser.add_argument("--ckpt-path", metavar="PATH", required=True, help="unwrapped autoencoder checkpoint")

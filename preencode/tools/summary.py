@@ -161,7 +161,7 @@ def summarise(root: str | Path, include_padding: bool = False, model_config: str
     """Read every latent of an output tree once and summarise it (memory bounded by channels + sample).
 
     Args:
-        root: the output tree.
+        root: the output tree, or one shard of it, or one member (``<shard>.tar:<id>``).
         include_padding: count padding frames in the statistics too.
         model_config: an autoencoder config to use where the details file says too little.
         sample_size: keep a uniform sample of this many counted values (0: none).
@@ -171,10 +171,11 @@ def summarise(root: str | Path, include_padding: bool = False, model_config: str
         UserError: ``root`` or ``model_config`` is unusable.
     """
     tree = open_tree(root, model_config)
-    summary = Summary(root=tree.root, format=_tree_format(tree), latent=tree.details.latent,
-                      include_padding=include_padding, shards=len(tree.shards),
+    summary = Summary(root=tree.root if tree.shard is None else Path(root), format=_tree_format(tree),
+                      latent=tree.details.latent, include_padding=include_padding, shards=len(tree.shards),
                       problems=list(tree.details.problems))
-    summary.failures = read_failure_log(tree.root)
+    if tree.shard is None:  # the logs are the whole output's
+        summary.failures = read_failure_log(tree.root)
     if sample_size:
         summary.reservoir = Reservoir(sample_size, seed)
     duration = _Duration(tree.details.latent)

@@ -21,7 +21,7 @@ from ..models.autoencoder import AudioAutoencoder
 from ..store.details import read_details
 from ..store.meta import LatentMeta
 from ..store.names import DETAILS, LATENT, META
-from ..store.reader import ReadError, Record, latent_file_record
+from ..store.reader import ReadError, Record, record_at
 from .commands import DEFAULT_CHUNK_FRAMES, DEFAULT_OVERLAP_FRAMES
 
 log = logging.getLogger(__name__)
@@ -69,26 +69,26 @@ def valid_range(meta: LatentMeta, frames: int) -> tuple[int, int]:
     return int(valid[0]), int(valid[-1]) + 1
 
 
-def load_latent_file(path: Path) -> tuple[np.ndarray, Record]:
-    """A stored latent ``[latent_dim, N]`` and its record. Raises UserError when it is missing or unusable."""
-    if not path.is_file():
-        raise UserError(f"Latent not found: {path}.", f"Pass the path of a stored <id>{LATENT} file.")
-    record = latent_file_record(path)
+def load_latent_file(location: str | Path) -> tuple[np.ndarray, Record]:
+    """A stored latent ``[latent_dim, N]`` and its record: a loose ``<id>.npy`` or a shard member
+    (``<shard>.tar:<id>``, or a shard holding one latent). Raises UserError when it is missing or unusable."""
+    record = record_at(location)
     if LATENT not in record.parts:
-        raise UserError(f"{path} is not named like a stored latent (<id>{LATENT}, the id being the name up to "
-                        "its first dot).", f"Pass the path of a stored <id>{LATENT} file.")
+        raise UserError(f"{location} is not named like a stored latent (<id>{LATENT}, the id being the name up to "
+                        "its first dot).", f"Pass the path of a stored <id>{LATENT} file, or <shard>.tar:<id>.")
     try:
         latent = record.load_latent()
     except ReadError as err:
         raise UserError(f"{err}.", "Run `preencode verify` on the output folder to find damaged files.") from err
+    where = record.location(LATENT)
     if latent.ndim != 2:
-        raise UserError(f"{path} has shape {list(latent.shape)}, expected a latent [latent_dim, frames].",
+        raise UserError(f"{where} has shape {list(latent.shape)}, expected a latent [latent_dim, frames].",
                         "Pass a latent written by `preencode encode`.")
     if not np.issubdtype(latent.dtype, np.floating):
-        raise UserError(f"{path} holds integer tokens ({latent.dtype}); decoding discrete tokens is not supported.",
+        raise UserError(f"{where} holds integer tokens ({latent.dtype}); decoding discrete tokens is not supported.",
                         "Decode continuous latents only.")
     if not np.isfinite(latent).all():
-        raise UserError(f"{path} contains NaN or infinite values.", "Re-encode this file.")
+        raise UserError(f"{where} contains NaN or infinite values.", "Re-encode this file.")
     return latent, record
 
 
@@ -101,15 +101,16 @@ def _sibling_meta(record: Record) -> LatentMeta:
         raise UserError(f"{err}.", "Pass --keep-padding to ignore it.") from err
 
 
-def _model_config(args: argparse.Namespace, latent_path: Path) -> str | dict:
-    """``--model-config``, else the full config stored in the tree's details file (``<out>/<rank>/<id>.npy``)."""
+def _model_config(args: argparse.Namespace, record: Record) -> str | dict:
+    """``--model-config``, else the full config stored in the tree's details file (``<out>/<rank>/<id>.npy`` or
+    ``<out>/<rank>/shard-….tar``)."""
     if args.model_config:
         return args.model_config
-    details = read_details(latent_path.resolve().parent.parent)
+    details = read_details(Path(record.parts[LATENT].path).resolve().parent.parent)
     if details.model_config is not None:
         log.info("Using the model config stored in %s.", details.path)
         return details.model_config
-    raise UserError(f"No model config for {latent_path}: the {DETAILS} beside it does not hold one.",
+    raise UserError(f"No model config for {record.location(LATENT)}: the {DETAILS} of its output does not hold one.",
                     "Pass --model-config with the autoencoder config used to encode.")
 
 
@@ -117,11 +118,12 @@ def decode_file(args: argparse.Namespace) -> Path:
     """Decode ``args.latent`` to ``args.output`` (see :func:`build_parser`). Returns the wav's path."""
     from .. import load_autoencoder
 
-    latent_path, out = Path(args.latent), Path(args.output)
-    latent, record = load_latent_file(latent_path)
+    out = Path(args.output)
+    latent, record = load_latent_file(args.latent)
+    latent_path = record.location(LATENT)
     if not out.parent.is_dir():
         raise UserError(f"Cannot write {out}: folder {out.parent} does not exist.", "Create it or pick another -o.")
-    model = load_autoencoder(_model_config(args, latent_path), args.ckpt_path, device=args.device)
+    model = load_autoencoder(_model_config(args, record), args.ckpt_path, device=args.device)
     if model.is_discrete:
         raise UserError("This autoencoder has a discrete bottleneck; decoding tokens is not supported.",
                         "Use a continuous (VAE) autoencoder config.")

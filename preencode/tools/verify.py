@@ -171,7 +171,7 @@ def verify_tree(root: str | Path, model_config: str | Path | None = None) -> Ver
         UserError: ``root`` is missing or not a folder.
     """
     tree: Tree = open_tree(root, model_config)
-    result = Verification(root=tree.root, shards=len(tree.shards))
+    result = Verification(root=tree.root if tree.shard is None else Path(root), shards=len(tree.shards))
     details = tree.details
     if not details.exists:
         result.warnings.append(f"{details.path}: missing; shapes and dtypes are checked for consistency only")
@@ -181,13 +181,18 @@ def verify_tree(root: str | Path, model_config: str | Path | None = None) -> Ver
     result.warnings.extend(details.warnings)
     result.problems.extend(f"{path}: leftover temporary file (an interrupted write?)" for path in tree.temporaries)
     result.warnings.extend(f"{path}: unexpected folder in a rank folder" for path in tree.unexpected)
-    result.problems.extend(read_failure_log(tree.root).bad_lines)
+    if tree.shard is None:
+        result.problems.extend(read_failure_log(tree.root).bad_lines)
 
     info = details.latent
     seen: dict[str, str] = {}
     first: dict[str, str] = {}
     for record in iter_records(tree, lambda err: result.problems.append(str(err))):
         check_record(record, info, seen, first, result)
+    if tree.shard is not None:  # one shard: its members only
+        if result.latents == 0:
+            result.problems.append(f"{root}: no latents found")
+        return result
     _check_coverage(tree.root, seen, result)
     if not tree.ranks:
         result.problems.append(f"{tree.root}: no rank folders (0/, 1/, ...); is this an encode output folder?")

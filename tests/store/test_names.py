@@ -11,6 +11,9 @@ from preencode.store.names import (
     is_shard,
     is_temporary,
     shard_name,
+    shard_number,
+    shard_pattern,
+    split_member,
     split_name,
     temp_name,
     temp_target,
@@ -48,11 +51,39 @@ def test_split_name_keys_files_up_to_the_first_dot(name, key, suffix):
     assert split_name(name) == (key, suffix)
 
 
-@given(INDICES)
-def test_shard_names(index):
-    name = shard_name(index)
-    assert is_shard(name) and name == f"shard-{format_id(index)}.tar"
-    assert not is_shard(temp_name(name))
+@given(st.integers(0, 10**8))
+def test_shard_names_round_trip_and_sort_like_their_numbers(number):
+    name = shard_name(number)
+    assert is_shard(name) and shard_number(name) == number and not is_shard(temp_name(name))
+    assert name == f"shard-{number:06d}.tar" and shard_name(number + 1) > name if number < 999_999 else True
+
+
+def test_shard_numbers_of_other_names():
+    assert shard_number(f"shard-{format_id(1000)}.tar") == 1000  # named after the first id by earlier versions
+    assert shard_number("shard-x.tar") is None and shard_number("0000000000001.npy") is None
+
+
+@pytest.mark.parametrize("numbers, pattern", [
+    ([0], "shard-000000.tar"),
+    ([0, 1, 2, 3], "shard-{000000..000003}.tar"),
+    ([3, 0, 1], "shard-{{000000..000001},000003}.tar"),
+])
+def test_shard_patterns_expand_to_the_shards(numbers, pattern):
+    import braceexpand
+
+    assert shard_pattern(numbers) == pattern
+    assert sorted(braceexpand.braceexpand(pattern)) == [shard_name(n) for n in sorted(numbers)]
+
+
+@pytest.mark.parametrize("text, split", [
+    ("out/0/shard-000000.tar:0000000000001", ("out/0/shard-000000.tar", "0000000000001")),
+    ("out/0/shard-000000.tar", ("out/0/shard-000000.tar", None)),
+    ("out/0/0000000000001.npy", ("out/0/0000000000001.npy", None)),
+    ("C:/x.tar:/y/shard-000001.tar:5", ("C:/x.tar:/y/shard-000001.tar", "5")),
+    ("out/0/shard-000000.tar:", ("out/0/shard-000000.tar:", None)),
+])
+def test_member_references(text, split):
+    assert split_member(text) == split
 
 
 @given(st.text(st.characters(blacklist_characters="/\0"), min_size=1, max_size=40))

@@ -23,7 +23,7 @@ log = logging.getLogger("preencode")
 
 
 def format_summary(s: dict) -> str:
-    """The summary's lines: counts, audio, and the time from the process's start, split into start-up
+    """The summary's lines: counts, audio, shards, and the time from the process's start, split into start-up
     and encoding."""
     padding = s.get("padding_skipped")
     lines = [f"Done: {s['encoded']} encoded, {s['skipped']} skipped (already done), {s['failed']} failed, "
@@ -31,6 +31,8 @@ def format_summary(s: dict) -> str:
              f"Audio: {s['audio_hours']:.4f} h ({s['audio_seconds']:.1f} s)"
              + (f", {100 * padding:.0f}% of the window samples were padding not encoded" if padding else "")
              + f". Output: {s['output']}"]
+    if s.get("shards"):
+        lines.append(f"Shards: {s['shards']}, listed in {s['shard_list']}; WebDataset URL: {s['shard_urls']}")
     if s["encoded"]:
         lines.append(f"Time: {s['wall_seconds']:.1f} s = start-up {s['startup_seconds']:.1f} s + encoding "
                      f"{s['encoding_seconds']:.1f} s ({s['audio_seconds_per_second']:.1f} audio s/s while encoding, "

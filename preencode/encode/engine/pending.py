@@ -1,8 +1,8 @@
 """What is left to encode: this run's inputs checked against the output's manifest, and the summary of a
 resumed run with nothing left, found before the model is built or Lightning is imported.
 
-Nothing here writes: an output whose inputs are all done is only read (its leftovers and logs are tidied by
-the next run that encodes something).
+Nothing here writes but a stale shard list: an output whose inputs are all done is only read (its leftovers
+and logs are tidied by the next run that encodes something).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ... import clock
 from ...errors import UserError
 from ...store.resume import Expected, scan_done
 from ...store.logs import manifest_line, read_manifest
+from ...store.shards import shard_summary
 from .job import Job
 from .progress import run_times
 
@@ -68,5 +69,7 @@ def finished_summary(job: Job, plan: Any) -> dict[str, Any] | None:
         "failed": 0, "rejected": 0, "complete": len(plan.items), "audio_seconds": 0.0,
         "audio_hours": 0.0, "damaged": [],
     }
+    if job.options.output_format == "wds":
+        summary.update(shard_summary(job.output))  # rewrites the shard list only if a kill left it stale
     summary.update(run_times(clock.command_start(), None, None, time.monotonic(), 0.0))
     return summary

@@ -19,6 +19,7 @@ from ...store.lock import check_run_lock
 from ...store.logs import read_jsonl, read_manifest, write_jsonl, write_manifest
 from ...store.names import FAILURES, REJECTED
 from ...store.resume import Expected, remove_damaged, scan_done
+from ...store.shards import shard_summary
 from ...store.writer import SampleWriter, open_writer
 from .job import Job, parse_devices
 from .loader import EncodeDataModule, FullLengthDataModule
@@ -154,11 +155,14 @@ def _finish(job: Job, plan: Any, skipped: int, stats: list[RankStats]) -> dict[s
     failures = _merge_log(out / FAILURES, failures, done, attempted)
     rejected = _merge_log(out / REJECTED, [r for s in stats for r in s.rejected], done, attempted)
     seconds = sum(s.audio_seconds for s in stats)
-    return {
+    summary = {
         "output": str(out), "inputs": len(plan.items), "encoded": sum(s.encoded for s in stats),
         "skipped": skipped, "failed": len(failures), "rejected": len(rejected), "complete": len(done),
         "audio_seconds": seconds, "audio_hours": seconds / 3600,
     }
+    if job.options.output_format == "wds":
+        summary.update(shard_summary(out))
+    return summary
 
 
 def _merge_log(path: Path, new: list[dict], done: set[int], attempted: set[int]) -> list[dict]:
