@@ -19,8 +19,10 @@ per-channel mean and std, the suggested pretransform scale, and failures grouped
 Statistics are computed in one streaming pass (Chan's parallel merge in float64; memory does not
 grow with the dataset) over VALID frames only, i.e. frames whose padding_mask is 1: padding frames
 encode the silence appended to short files and would bias the statistics. --include-padding counts
-every frame. The suggested scale is the overall std of the counted values; dividing latents by it
-gives unit variance (the pretransform "scale" of a latent diffusion config).
+every frame. The suggested scale is the std of what a training loader feeds the model, so that dividing
+by it gives unit variance (the pretransform "scale" of a latent diffusion config): the overall std of the
+counted values, or, where a posterior std is stored beside the latents (--store-std: the loader draws
+mean + std * noise), sqrt(var(mean) + mean(std^2)); both numbers are shown.
 
 OUTPUT may also be one shard (out/0/shard-000000.tar) or one latent in it (out/0/shard-000000.tar:<id>)."""
 

@@ -45,7 +45,13 @@ def format_report(summary: Summary) -> str:
     counted = "all frames" if summary.include_padding else "valid frames"
     if m is not None and m.count and not summary.discrete:
         rows.append(("overall", f"mean {_num(m.overall_mean)}, std {_num(m.overall_std)}  ({counted})"))
-        rows.append(("suggested scale", _num(summary.suggested_scale)))
+        rms = summary.stored_std_rms
+        if rms is None:
+            rows.append(("suggested scale", f"{_num(summary.suggested_scale)}  (the std above)"))
+        else:
+            rows.append(("stored std", f"rms {_num(rms)}  (posterior std sidecars, {summary.std_values:,} values)"))
+            rows.append(("suggested scale", f"{_num(summary.suggested_scale)}  (std of mean + std * noise: "
+                                            f"sqrt({_num(m.overall_std)}² + {_num(rms)}²))"))
     for cause, n in sorted(summary.notes.items()):
         rows.append(("note", f"{_count(n)} latents: {cause}"))
     rows.append(("failures", _count(summary.failures.failures)))

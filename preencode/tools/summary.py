@@ -18,7 +18,7 @@ import numpy as np
 
 from ..store.latent_info import LatentInfo
 from ..store.meta import LatentMeta
-from ..store.names import DETAILS, LATENT, META
+from ..store.names import DETAILS, LATENT, META, STD
 from ..store.reader import ReadError, Record, Tree, iter_records, open_tree
 from .failures import FailureLog, read_failure_log
 from .stats import ChannelMoments, Reservoir
@@ -41,6 +41,8 @@ class Summary:
         discrete: whether the arrays are integer tokens (mean/std/scale are then not meaningful).
         notes: latents with something odd (unreadable, left out of the statistics...), by cause.
         reservoir: a uniform sample of the counted values (only when asked for, e.g. for a plot).
+        std_values, std_square_sum: counted values that have a stored posterior std (``<id>.std.npz``), and
+            the sum of its squares over them.
     """
 
     root: Path
@@ -62,17 +64,32 @@ class Summary:
     failures: FailureLog = field(default_factory=FailureLog)
     problems: list[str] = field(default_factory=list)
     reservoir: Reservoir | None = None
+    std_values: int = 0
+    std_square_sum: float = 0.0
 
     @property
     def hours(self) -> float | None:
         return None if self.seconds is None else self.seconds / 3600
 
     @property
+    def stored_std_rms(self) -> float | None:
+        """The root mean square of the stored posterior std over the counted values (0 where a latent has
+        none), or None when no latent has one."""
+        if not self.std_values or self.moments is None or not self.moments.count:
+            return None
+        return math.sqrt(self.std_square_sum / (self.moments.count * self.moments.channels))
+
+    @property
     def suggested_scale(self) -> float | None:
-        """The overall std of the counted values: dividing latents by it gives unit variance."""
+        """The std of what a loader feeds a model, so that dividing by it gives unit variance: the stored
+        values' std, or, with a stored posterior std, the std of ``mean + std * noise``, i.e.
+        ``sqrt(var(mean) + mean(std²))`` over the counted values."""
         if self.moments is None or self.moments.count == 0 or self.discrete:
             return None
-        return self.moments.overall_std
+        rms = self.stored_std_rms
+        if rms is None:
+            return self.moments.overall_std
+        return math.sqrt(self.moments.overall_std ** 2 + rms ** 2)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready rendering (NaN and infinities become ``null``)."""
@@ -88,7 +105,8 @@ class Summary:
             "shapes": dict(self.shapes), "dtypes": dict(self.dtypes), "discrete": self.discrete,
             "frames": {"total": self.frames_total, "valid": self.frames_valid},
             "audio_hours": self.hours, "hours_source": self.seconds_source,
-            "statistics": stats, "suggested_scale": self.suggested_scale, "notes": dict(self.notes),
+            "statistics": stats, "suggested_scale": self.suggested_scale, "stored_std_rms": self.stored_std_rms,
+            "notes": dict(self.notes),
             "failures": {"count": self.failures.failures, "groups": [g.as_dict() for g in self.failures.groups]},
             "rejected": self.failures.rejected, "problems": self.problems,
         })
@@ -226,3 +244,20 @@ def _add(summary: Summary, duration: _Duration, record: Record) -> None:
     summary.moments.update(block)
     if summary.reservoir is not None:
         summary.reservoir.update(block)
+    if STD in record.parts:
+        _add_std(summary, record, latent.shape, None if summary.include_padding else mask)
+
+
+def _add_std(summary: Summary, record: Record, shape: tuple[int, ...], mask: np.ndarray | None) -> None:
+    try:
+        std = record.load_std()
+    except ReadError as err:
+        log.debug("%s", err)
+        summary.notes["unreadable std sidecar (suggested scale without it)"] += 1
+        return
+    if std.shape != shape or not np.issubdtype(std.dtype, np.floating) or not np.isfinite(std).all():
+        summary.notes["std sidecar of another shape or not finite (suggested scale without it)"] += 1
+        return
+    block = std if mask is None else std[:, mask]
+    summary.std_values += block.size
+    summary.std_square_sum += float(np.square(block, dtype=np.float64).sum())

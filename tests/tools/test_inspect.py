@@ -36,6 +36,28 @@ def test_statistics_equal_numpy_over_the_known_set(tmp_path, shards, include_pad
     assert summary.shards == (2 if shards else 0)
 
 
+@pytest.mark.parametrize("shards", [False, True])
+def test_suggested_scale_counts_the_stored_std_as_a_loader_draws_it(tmp_path, shards, capsys):
+    """With --store-std a loader feeds mean + std * noise: its std is sqrt(var(mean) + mean(std²))."""
+    items = make_items(with_std=True)
+    write_tree(tmp_path, items, shards=shards)
+    summary = summarise(tmp_path)
+    means = valid_values(items)
+    stds = np.concatenate([it.std[:, it.mask.astype(bool)] for it in items], axis=1).astype(np.float64)
+    expected = np.sqrt(means.var() + np.mean(stds**2))
+    np.testing.assert_allclose(summary.suggested_scale, expected, rtol=1e-10)
+    np.testing.assert_allclose(summary.stored_std_rms, np.sqrt(np.mean(stds**2)), rtol=1e-10)
+    drawn = means + stds * np.random.default_rng(0).standard_normal((200,) + means.shape)
+    assert drawn.std() == pytest.approx(expected, rel=0.01)  # what a training loader would see
+    assert summary.suggested_scale > summary.moments.overall_std
+    assert cli(["inspect", str(tmp_path)]) == 0
+    report = capsys.readouterr().out
+    assert f"std {summary.moments.overall_std:.4f}" in report  # the stored means' std ...
+    assert f"suggested scale  {expected:.4f}  (std of mean + std * noise" in report  # ... and the scale
+    assert cli(["inspect", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["suggested_scale"] == pytest.approx(expected)
+
+
 def test_padding_is_left_out_by_default(tmp_path):
     items = make_items()
     assert any(not it.mask.all() for it in items)
