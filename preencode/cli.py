@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from . import clock
+from . import __version__, clock
 from .console import setup_logging
 from .errors import EXIT_INTERRUPTED, EXIT_OK, Interrupted, ReportedError, UsageError
 from .schema import did_you_mean
@@ -69,6 +69,29 @@ COMMANDS: dict[str, Command] = {
 }
 
 _DEBUG_HELP = "show the traceback of an error"
+_VERSION = f"{PROG} {__version__}"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every command's help: descriptions as written, and each option's help ending with its default.
+
+    A flag shows "(default: off)" whatever it stores (``--no-skip-padding`` stores False in
+    ``skip_padding``, whose default True says nothing about the flag); an option without a default shows
+    "(default: none)", a required one "(required)"; help that already names its default is left as is.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text
+                or isinstance(action, (argparse._HelpAction, argparse._VersionAction))):
+            return text
+        if action.required:
+            return f"{text} (required)"
+        if action.nargs == 0:
+            return f"{text} (default: off)"
+        if action.default is None:
+            return f"{text} (default: none)"
+        return f"{text} (default: %(default)s)"
 
 
 def _load(ref: str) -> Callable[..., Any]:
@@ -110,15 +133,19 @@ def build_parser(prog: str = PROG, progs: Mapping[str, str] | None = None) -> Ar
     """
     parser = ArgumentParser(prog=prog, description="Pre-encode audio datasets to autoencoder latents and train "
                                                    "latent diffusion models on them.",
-                            epilog=f"Run '{prog} <command> --help' for the options of a command.")
+                            epilog=f"Run '{prog} <command> --help' for the options of a command.",
+                            formatter_class=HelpFormatter)
     parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
+    parser.add_argument("--version", action="version", version=_VERSION, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="<command>", title="commands", required=True)
     for name, command in COMMANDS.items():
         sub = commands.add_parser(name, help=command.help, prog=(progs or {}).get(name, f"{prog} {name}"))
         parser.subcommands[name] = sub
         _load(command.add_arguments)(sub)
+        sub.formatter_class = HelpFormatter  # one help format for every command, whatever add_arguments set
         # SUPPRESS: an absent --debug after the command keeps the value given before it.
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
+        sub.add_argument("--version", action="version", version=_VERSION, help="print the version and exit")
         sub.set_defaults(command_prog=sub.prog)
     return parser
 

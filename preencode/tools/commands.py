@@ -44,7 +44,6 @@ DEFAULT_OVERLAP_FRAMES = 32
 
 def add_inspect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = INSPECT_DESCRIPTION
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("output", help=f"output folder of an encode run (holds {DETAILS} and rank folders), one "
                                        "shard of it, or one latent in a shard (<shard>.tar:<id>)")
     parser.add_argument("--include-padding", action="store_true",

@@ -55,7 +55,6 @@ class EncodeOptions:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of ``preencode encode`` / ``pre_encode.py``: the spec's, with its defaults, then ours."""
     p.description = "Encode an audio dataset to the latents (or tokens) of a frozen autoencoder."
-    p.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     spec = p.add_argument_group("stable-audio-tools pre_encode.py options")
     spec.add_argument("--model-config", help="path to the autoencoder model config (JSON)")
     spec.add_argument("--ckpt-path", help="path to the UNWRAPPED autoencoder checkpoint (.ckpt or .safetensors)")
