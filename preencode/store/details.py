@@ -188,17 +188,52 @@ def read_details(root: str | Path, model_config: str | Path | None = None) -> De
     return details
 
 
+# The command-line flag (or config) behind a stored setting, to name it as the user wrote it.
+_SETTING_NAMES = {
+    "sample_size": "--sample-size", "checkpoint_sha256": "the checkpoint (--ckpt-path, SHA-256)",
+    "latent.posterior": "--posterior", "latent.posterior_std_sidecar": "--store-std",
+    "latent.dtype": "the latent dtype (--model-half)", "mode.seed": "--seed", "mode.full_length": "--full-length",
+    "mode.phase_flip": "--phase-flip", "mode.output_format": "--output-format", "mode.drop_silence": "--drop-silence",
+    "mode.random_crop": "random_crop (dataset config)",
+}
+_SHOWN = 5
+
+
+def _leaves(value: Any, path: str, out: dict[str, Any]) -> dict[str, Any]:
+    """``{"a.b": leaf}`` of nested dicts (lists are leaves)."""
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            _leaves(item, f"{path}.{key}" if path else str(key), out)
+    else:
+        out[path] = value
+    return out
+
+
+def _show(value: Any, absent: bool) -> str:
+    if absent:
+        return "absent"
+    text = json.dumps(value, sort_keys=True)
+    if isinstance(value, str) and len(value) == 64:  # a SHA-256
+        text = json.dumps(value[:12] + "...")
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Names of the stored settings that differ between an existing output and this run."""
-    out = []
+    """The stored settings that differ between an existing output and this run, each as
+    ``<setting> was <old>, now <new>`` (named by its flag where it has one; at most five per section)."""
+    out: list[str] = []
     for key in _IDENTITY_KEYS:
-        if old.get(key) != new.get(key):
-            if isinstance(old.get(key), dict) and isinstance(new.get(key), dict):
-                subs = sorted(k for k in set(old[key]) | set(new[key]) if old[key].get(k) != new[key].get(k))
-                out.append(f"{key} ({', '.join(subs)})" if subs and len(subs) <= 5 else key)
-            else:
-                out.append(f"{key} ({old.get(key)!r} -> {new.get(key)!r})"
-                           if not isinstance(new.get(key), dict) else key)
+        if old.get(key) == new.get(key):
+            continue
+        before = _leaves(old.get(key), key, {}) if key in old else {}
+        after = _leaves(new.get(key), key, {}) if key in new else {}
+        changed = [p for p in sorted(set(before) | set(after)) if before.get(p, ...) != after.get(p, ...)]
+        for path in changed[:_SHOWN]:
+            name = _SETTING_NAMES.get(path, path)
+            out.append(f"{name} was {_show(before.get(path), path not in before)}, "
+                       f"now {_show(after.get(path), path not in after)}")
+        if len(changed) > _SHOWN:
+            out.append(f"{len(changed) - _SHOWN} more in {key}")
     return out
 
 
@@ -219,7 +254,7 @@ def check_compatible(output: Path, new: dict[str, Any]) -> bool:
                         "Choose another --output-path, or pass --overwrite to replace it.")
     diff = differences(old.data, new)
     if diff:
-        raise UserError(f"{output} was encoded with other settings: {'; '.join(diff)} differ.",
+        raise UserError(f"{output} was encoded with other settings: {'; '.join(diff)}.",
                         "Re-run with the original settings to resume, choose another --output-path, "
                         "or pass --overwrite to start over.")
     return True

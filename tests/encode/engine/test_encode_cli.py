@@ -146,8 +146,8 @@ def test_failed_inputs_are_recorded_and_exit_code_is_3(model_files, tmp_path):
 
 @pytest.mark.parametrize("change,message", [
     (["--sample-size", "250"], "Use 248 or 256"),
-    (["--posterior", "mean"], "other settings: latent (posterior)"),
-    (["--seed", "5"], "mode (seed)"),
+    (["--posterior", "mean"], 'other settings: --posterior was "sample", now "mean".'),
+    (["--seed", "5"], "other settings: --seed was 0, now 5."),
 ])
 def test_usage_errors_exit_2_before_any_work(model_files, clips, tmp_path, capsys, change, message):
     out = tmp_path / "out"
@@ -166,7 +166,7 @@ def test_other_checkpoint_on_existing_output_needs_overwrite(model_files, clips,
     other = save_ckpt(randomized(build_autoencoder(tiny_config(sample_rate=SR)), seed=99), tmp_path / "other.ckpt")
     files = (model_files[0], other, None)
     assert main(encode_args(files, clips[1], out)) == 2
-    assert "checkpoint_sha256" in capsys.readouterr().err
+    assert "the checkpoint (--ckpt-path, SHA-256) was " in capsys.readouterr().err
     assert main(encode_args(files, clips[1], out, "--overwrite")) == 0
     assert len(read_output(out)) == 7
 
