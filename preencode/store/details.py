@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,24 @@ class Details:
     def is_reference(self) -> bool:
         """True for a file written by stable-audio-tools (no format version, config paths)."""
         return self.exists and bool(self.data) and "format_version" not in self.data
+
+    def encode_command(self, output: str | Path) -> str | None:
+        """The command that finishes encoding into ``output``, rebuilt from the stored arguments (None when the
+        file holds none): the same settings, without ``--overwrite`` (it would start over), ``--limit-batches``
+        (it would stop again) and ``--summary-json``. Paths are as they were given to the first run."""
+        args = self.data.get("args")
+        if not isinstance(args, dict) or not args.get("dataset_config"):
+            return None
+        words = ["preencode", "encode"]
+        for key, value in args.items():
+            if key == "skip_padding":  # the flag is --no-skip-padding
+                words += [] if value else ["--no-skip-padding"]
+                continue
+            if key in ("overwrite", "limit_batches", "summary_json") or value is None or value is False:
+                continue
+            flag = "--" + key.replace("_", "-")
+            words += [flag] if value is True else [flag, str(output if key == "output_path" else value)]
+        return shlex.join(words)
 
     @property
     def model_config(self) -> dict[str, Any] | None:

@@ -193,7 +193,7 @@ def verify_tree(root: str | Path, model_config: str | Path | None = None) -> Ver
         if result.latents == 0:
             result.problems.append(f"{root}: no latents found")
         return result
-    _check_coverage(tree.root, seen, result)
+    _check_coverage(tree.root, seen, result, details.encode_command(root))
     if not tree.ranks:
         result.problems.append(f"{tree.root}: no rank folders (0/, 1/, ...); is this an encode output folder?")
     elif result.latents == 0:
@@ -206,7 +206,8 @@ def _logged_indices(path: Path) -> set[int]:
     return {r["index"] for r in records if isinstance(r.get("index"), int)}
 
 
-def _check_coverage(root: Path, seen: dict[str, str], result: Verification, shown: int = 5) -> None:
+def _check_coverage(root: Path, seen: dict[str, str], result: Verification, command: str | None,
+                    shown: int = 5) -> None:
     """Every input of the manifest must have a latent, a failure record or a rejection record."""
     manifest = root / MANIFEST
     if not manifest.exists():
@@ -224,8 +225,9 @@ def _check_coverage(root: Path, seen: dict[str, str], result: Verification, show
     if missing:
         examples = ", ".join(f"{i} ({inputs[i]})" for i in missing[:shown])
         more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
+        finish = f"; to finish them, run: {command}" if command else "; re-run the encode command to finish them"
         result.problems.append(f"{manifest}: {len(missing)} input(s) have no latent and no failure or rejection "
-                               f"record: {examples}{more}; re-run the encode command to finish them")
+                               f"record: {examples}{more}{finish}")
     unknown = sorted(set(seen) - set(inputs))
     if unknown:
         result.problems.append(f"{manifest}: {len(unknown)} latent id(s) are not in the manifest, e.g. {unknown[0]}")

@@ -196,3 +196,25 @@ def test_empty_folder_is_a_problem(tmp_path, capsys):
     (tmp_path / "details.json").write_text(json.dumps(details()))
     code, out = run(capsys, tmp_path)
     assert code == 1 and "no rank folders" in out
+
+
+def test_an_unfinished_output_gets_the_exact_command_that_finishes_it(model_files, clips, tmp_path, capsys):
+    import shlex
+
+    from tests.encode_setup import encode_args
+
+    out = tmp_path / "out"
+    first = encode_args(model_files, clips[1], out, "--batch-size", "2", "--posterior", "mean", "--no-skip-padding",
+                        "--limit-batches", "1", "--overwrite", "--seed", "3")
+    assert cli(first) == 0
+    code, report = run(capsys, out)
+    assert code == 1
+    command = report.split("to finish them, run: ", 1)[1].splitlines()[0]
+    words = shlex.split(command)
+    assert words[:2] == ["preencode", "encode"]
+    for flag in ("--no-skip-padding", "--posterior", "--seed", "--batch-size", "--compile"):
+        assert flag in words
+    assert not {"--limit-batches", "--overwrite", "--summary-json"} & set(words)
+    assert cli(words[1:]) == 0
+    code, report = run(capsys, out)
+    assert code == 0 and report.startswith("OK: 7 latents"), report
