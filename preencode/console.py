@@ -149,21 +149,27 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 _ORIGINAL_SHOWWARNING = warnings.showwarning
 
 
-def setup_logging(debug: bool = False) -> ConsoleHandler:
+def setup_logging(debug: bool = False, *, force: bool = False) -> ConsoleHandler | None:
     """Install the one console handler (replacing the one of an earlier call) and route the libraries'
     messages and Python warnings through it; returns the handler.
 
+    Like :func:`logging.basicConfig`, nothing is installed where the host process already set up logging
+    (the root logger has handlers of its own, e.g. pytest's): its handlers keep receiving every message.
+
     Args:
         debug: every level, logger names and warning locations, nothing filtered.
+        force: install even where the root logger has other handlers.
     """
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, ConsoleHandler)]:
         root.removeHandler(old)
+    for name in ADOPTED_LOGGERS:
+        _adopt(name)
+    if root.handlers and not force:
+        return None
     handler = ConsoleHandler(debug)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    for name in ADOPTED_LOGGERS:
-        _adopt(name)
     logging.getLogger("py.warnings").setLevel(logging.DEBUG if debug else logging.INFO)
     warnings.showwarning = _show_warning
     return handler

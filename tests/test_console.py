@@ -55,7 +55,7 @@ def test_transformers_messages_go_through_our_handler():
 
 def test_a_warning_raised_at_two_places_is_shown_once_and_quiet_ones_not_at_all(capfd):
     saved = warnings.showwarning
-    setup_logging()
+    setup_logging(force=True)
     try:
         for _ in range(2):
             warnings.warn_explicit("the same text", UserWarning, "a.py", 1)
@@ -75,7 +75,7 @@ def test_a_warning_raised_at_two_places_is_shown_once_and_quiet_ones_not_at_all(
 
 def test_debug_shows_everything_with_logger_names(capfd):
     saved = warnings.showwarning
-    setup_logging(debug=True)
+    setup_logging(debug=True, force=True)
     try:
         logging.getLogger("lightning.pytorch.utilities.rank_zero").info("GPU available: False, used: False")
     finally:
@@ -93,3 +93,8 @@ def _remove_handler() -> None:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, ConsoleHandler)]:
         root.removeHandler(handler)
+
+
+def test_a_host_that_set_up_logging_keeps_it(caplog):
+    assert setup_logging() is None  # pytest's handlers are on the root logger: like logging.basicConfig
+    assert not any(isinstance(h, ConsoleHandler) for h in logging.getLogger().handlers)
