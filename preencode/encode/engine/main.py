@@ -98,7 +98,7 @@ def _encode(opts: EncodeOptions, stop: StopFlag) -> tuple[dict, Job]:
     job = validate(opts)  # configs, flags, checkpoint, output folder: before any model or data work
     with claim_output(job) as job:  # the lock and details.json, before any model or data work too
         from ...data.plan import build_plan
-        from .pending import finished_summary
+        from .pending import finished_summary, pending_count
 
         opts = job.options
         plan = None
@@ -132,4 +132,5 @@ def _encode(opts: EncodeOptions, stop: StopFlag) -> tuple[dict, Job]:
 
             dataset = FullLengthStream(windows, opts.sample_size, chunk_margin(cfg), cfg.downsampling_ratio,
                                        opts.batch_size)
-        return run(job, plan, dataset, model, make_batches=batching_for(job, plan), stop=stop), job
+        return run(job, plan, dataset, model, make_batches=batching_for(job, plan), stop=stop,
+                   windows=None if opts.full_length else pending_count(job, plan)), job

@@ -9,6 +9,12 @@ from typing import Any
 from ...arguments import non_negative_int, positive_int
 
 DEFAULT_SAMPLE_SIZE = 1320960
+COMPILE_CHOICES = ("auto", "on", "off")
+
+
+def _compile_choice(value: str) -> str:
+    # 'none' (the plain, unoptimised encoder) was removed: it computed the same latents as 'off', slower.
+    return "off" if value == "none" else value
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ours.add_argument("--phase-flip", action="store_true",
                       help="invert the phase of a random half of the clips, as the reference does (off by default)")
     ours.add_argument("--drop-silence", action="store_true", help="skip clips that are entirely silent")
-    ours.add_argument("--compile", choices=("auto", "on", "off", "none"), default="auto",
-                      help="CPU encoder: auto/on/off fuse SnakeBeta with torch.compile (auto: where it works); "
-                           "'none' keeps the plain, unoptimised encoder")
+    ours.add_argument("--compile", type=_compile_choice, choices=COMPILE_CHOICES, default="auto",
+                      help="CPU encoder's SnakeBeta through torch.compile (same latents either way). auto: compile "
+                           "when the windows to encode repay the few seconds compiling takes (kernels are cached "
+                           "between runs); on: always compile, an error where no compiler works; off: never "
+                           "compile (the in-place SnakeBeta; 'none' is read as off)")
     ours.add_argument("--summary-json", metavar="PATH", help="also write the run summary as JSON to PATH")
     ours.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
                       help="progress display: a bar on a terminal, one log line per second otherwise")

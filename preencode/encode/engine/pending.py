@@ -15,8 +15,9 @@ from typing import Any
 
 from ... import clock
 from ...errors import UserError
-from ...store.resume import Expected, scan_done
+from ...store.layout import done_indices
 from ...store.logs import manifest_line, read_manifest
+from ...store.resume import Expected, scan_done
 from ...store.shards import shard_summary
 from .job import Job
 from .progress import run_times
@@ -44,6 +45,14 @@ def _global_rank() -> int:
         if value.isdigit():
             return int(value)
     return 0
+
+
+def pending_count(job: Job, plan: Any) -> int:
+    """How many inputs of ``plan`` are not encoded in the job's output yet (all of them for a new output)."""
+    if not job.resuming or job.options.overwrite:
+        return len(plan.items)
+    done = done_indices(job.output)
+    return sum(1 for item in plan.items if item.index not in done)
 
 
 def finished_summary(job: Job, plan: Any) -> dict[str, Any] | None:

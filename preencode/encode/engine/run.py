@@ -89,17 +89,18 @@ class _Preparer:
 
 
 def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches: Any = None,
-        stop: StopFlag | None = None) -> dict[str, Any]:
+        stop: StopFlag | None = None, windows: int | None = None) -> dict[str, Any]:
     """Encode ``plan`` with ``dataset`` and the loaded ``model``; returns the run summary (complete on global
     rank 0). ``stop`` ends the encoding loop at a batch boundary when a signal sets it; the summary then
-    says ``stopped`` (the signal's name, or ``non-finite`` when the first batches gave only NaN/Inf)."""
+    says ``stopped`` (the signal's name, or ``non-finite`` when the first batches gave only NaN/Inf).
+    ``windows``: about how many windows are left to encode (for the speed choices; None: unknown)."""
     opts = job.options
     stop = stop or StopFlag()
     started = clock.command_start()
     manifest = [line.rstrip("\n") for line in manifest_lines(plan.items)]
     if job.resuming and not opts.overwrite:
         check_manifest(job.output, manifest)
-    model, pre_bottleneck_fn = prepare_model(job, model)
+    model, pre_bottleneck_fn = prepare_model(job, model, windows)
     settings = EncodeSettings(posterior=opts.posterior, seed=opts.seed, is_discrete=opts.is_discrete,
                               store_std=opts.store_std, out_dtype=job.out_dtype)
     module = EncodeModule(model, settings, pre_bottleneck_fn)

@@ -198,19 +198,20 @@ def test_inputs_changed_since_first_run_is_refused(model_files, clips, tmp_path,
     assert "inputs changed" in capsys.readouterr().err
 
 
-def test_skipping_padding_and_fast_encoder_do_not_change_latents(model_files, clips, tmp_path):
-    """Default (padding skipped, fast encoder) == --no-skip-padding == plain encoder, posterior mean."""
-    runs = {"default": [], "full": ["--no-skip-padding"], "plain": ["--no-skip-padding", "--compile", "none"]}
+def test_skipping_padding_does_not_change_latents_and_none_is_read_as_off(model_files, clips, tmp_path):
+    """Default (padding skipped) == --no-skip-padding, posterior mean; the fast encoder against the plain model is
+    test_layout_metadata_details_and_latents_match_public_api. ``--compile none`` (once the plain encoder) is off."""
+    runs = {"default": [], "full": ["--no-skip-padding", "--compile", "none"]}
     outputs = {}
     for name, extra in runs.items():
         assert main(encode_args(model_files, clips[1], tmp_path / name, "--posterior", "mean", "--batch-size", "3",
                                 *extra)) == 0
         outputs[name] = read_output(tmp_path / name)
-    for name in ("default", "full"):
-        assert outputs[name].keys() == outputs["plain"].keys()
-        for key, (latent, meta) in outputs[name].items():
-            np.testing.assert_allclose(latent, outputs["plain"][key][0], atol=1e-4, rtol=1e-4)
-            assert meta == outputs["plain"][key][1]
+    assert outputs["default"].keys() == outputs["full"].keys()
+    for key, (latent, meta) in outputs["default"].items():
+        np.testing.assert_allclose(latent, outputs["full"][key][0], atol=1e-4, rtol=1e-4)
+        assert meta == outputs["full"][key][1]
+    assert json.loads((tmp_path / "full" / "details.json").read_text())["args"]["compile"] == "off"
 
 
 def test_custom_metadata_rejections_are_logged_and_kept_across_resumes(model_files, tmp_path):
@@ -286,7 +287,7 @@ def test_verify_checks_every_manifest_input_is_accounted_for(model_files, tmp_pa
 
 
 def test_a_resumed_run_with_nothing_left_builds_no_model_and_imports_no_lightning(model_files, clips, tmp_path,
-                                                                                 monkeypatch, capsys):
+                                                                                 monkeypatch, capsys, caplog):
     out, summary_json = tmp_path / "out", tmp_path / "summary.json"
     assert main(encode_args(model_files, clips[1], out)) == 0
     before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -301,8 +302,7 @@ def test_a_resumed_run_with_nothing_left_builds_no_model_and_imports_no_lightnin
     monkeypatch.setattr(checkpoint, "load_autoencoder", forbidden)
     monkeypatch.setattr(job, "check_lightning", forbidden)
     assert main(encode_args(model_files, clips[1], out, "--summary-json", str(summary_json))) == 0
-    err = capsys.readouterr().err
-    assert "Nothing left to encode: all 7 inputs" in err and "Total length of `DataLoader`" not in err
+    assert "Nothing left to encode: all 7 inputs" in caplog.text and "Total length of `DataLoader`" not in caplog.text
     summary = json.loads(summary_json.read_text())
     assert (summary["encoded"], summary["skipped"], summary["complete"]) == (0, 7, 7)
     assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing written
