@@ -51,13 +51,30 @@ def finetune(latents: Path, folder: Path) -> None:
         print(f"  {command}")
 
 
+NEXT_STEPS = """
+Next, on your own data (README.md, "Your own data"):
+  1. a dataset config for your folder, e.g. my_dataset.json:
+       {"dataset_type": "audio_dir", "datasets": [{"id": "mine", "path": "/path/to/your/audio"}],
+        "random_crop": false}
+  2. preencode encode --model-config vae_config.json --ckpt-path vae_model.ckpt \\
+         --dataset-config my_dataset.json --output-path my_latents
+  3. preencode inspect my_latents      # the suggested scale for your diffusion model's config
+  4. preencode verify my_latents       # every input encoded, failed or rejected, nothing damaged
+  5. preencode decode my_latents/0/0000000000000.npy --ckpt-path vae_model.ckpt -o first.wav"""
+
+
+def encode_argv(data: Path, output: Path) -> list[str]:
+    """The flags of the demo's ``preencode encode``."""
+    return ["--model-config", str(DEMO_CONFIG), "--ckpt-path", str(DEMO_CKPT),
+            "--dataset-config", str(data / "dataset.json"), "--output-path", str(output),
+            "--sample-size", "262144", "--batch-size", "2", "--num-workers", "2", "--posterior", "mean"]
+
+
 def main() -> int:
     data = Path(sys.argv[1] if len(sys.argv) > 1 else "demo_data")
     output = Path(sys.argv[2] if len(sys.argv) > 2 else "demo_output")
     finetuned = Path(sys.argv[3] if len(sys.argv) > 3 else "demo_finetune")
-    argv = ["--model-config", str(DEMO_CONFIG), "--ckpt-path", str(DEMO_CKPT),
-            "--dataset-config", str(data / "dataset.json"), "--output-path", str(output),
-            "--sample-size", "262144", "--batch-size", "2", "--num-workers", "2", "--posterior", "mean"]
+    argv = encode_argv(data, output)
     print("Running: preencode encode " + " ".join(argv), flush=True)
     code = cli(argv, command="encode")
     if code in (0, 3):
@@ -67,6 +84,7 @@ def main() -> int:
         print("\n$ preencode verify " + str(output), flush=True)
         cli(["verify", str(output)])
         finetune(output, finetuned)
+        print(NEXT_STEPS, flush=True)
     return code
 
 
