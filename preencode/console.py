@@ -11,6 +11,8 @@ handler on the root logger, as plain lines on stderr:
   places with the same text (PyTorch's DataLoader worker warning) is shown once per command.
 * **known-irrelevant messages filtered by their text** (:data:`QUIET`), never by muting a logger: a
   new message of the same library still shows. ``--debug`` shows everything, with logger names.
+* **one process speaks**: under DDP every rank runs the command; ranks other than 0 show only warnings
+  and errors, prefixed with their rank, so that rank 0's lines are not repeated by each rank.
 
 torch's own loggers (``torch._dynamo``, ...) keep torch's handlers, so ``TORCH_LOGS`` works as torch
 documents; each of their messages is printed once, in torch's format.
@@ -19,6 +21,7 @@ documents; each of their messages is printed once, in torch's format.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import warnings
@@ -46,7 +49,12 @@ QUIET: tuple[tuple[str, str], ...] = (
     (r"Couldn't infer the batch indices", "--full-length batches are built by the dataset; the writer needs no "
                                           "indices"),
     (r"LeafSpec", "a deprecation inside Lightning's use of torch's pytree, not ours to fix"),
+    # Lightning's distributed banner: our progress line names the ranks.
+    (r"^Initializing distributed: GLOBAL_RANK", "Lightning's per-rank start-up line"),
+    (r"All distributed processes registered", "Lightning's distributed banner"),
 )
+#: Environment variables that give a process's rank, in the order Lightning reads them.
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
 _FORMAT = "%(message)s"
 _DEBUG_FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -80,14 +88,25 @@ class _Once(logging.Filter):
         return True
 
 
+def process_rank() -> int:
+    """This process's rank as the launcher (Lightning, torchrun, SLURM) set it in the environment; 0 if none."""
+    for name in RANK_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
 class ConsoleHandler(logging.StreamHandler):
     """The command line's one handler: plain lines on stderr (``sys.stderr`` at the time of writing, so
     that a redirected or captured stderr is followed)."""
 
     def __init__(self, debug: bool) -> None:
         super().__init__()
-        self.setFormatter(logging.Formatter(_DEBUG_FORMAT if debug else _FORMAT))
-        self.setLevel(logging.DEBUG if debug else logging.INFO)
+        rank = process_rank()
+        prefix = f"rank {rank}: " if rank else ""
+        self.setFormatter(logging.Formatter(prefix + (_DEBUG_FORMAT if debug else _FORMAT)))
+        self.setLevel(logging.DEBUG if debug else logging.INFO if rank == 0 else logging.WARNING)
         self.addFilter(_Once())
         if not debug:
             self.addFilter(_Quiet())

@@ -98,3 +98,14 @@ def _remove_handler() -> None:
 def test_a_host_that_set_up_logging_keeps_it(caplog):
     assert setup_logging() is None  # pytest's handlers are on the root logger: like logging.basicConfig
     assert not any(isinstance(h, ConsoleHandler) for h in logging.getLogger().handlers)
+
+
+def test_ranks_other_than_0_show_only_their_warnings_with_their_rank():
+    code = ("from preencode.console import setup_logging\n"
+            "setup_logging()\n"
+            "import logging; log = logging.getLogger('preencode')\n"
+            "log.info('Dataset: 5 inputs'); log.warning('a problem')\n")
+    env = {**ENV, "LOCAL_RANK": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+                          check=True, timeout=120)
+    assert proc.stderr.splitlines() == ["rank 1: a problem"]

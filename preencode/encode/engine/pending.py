@@ -40,7 +40,7 @@ def check_manifest(output: Path, lines: list[str]) -> None:
 
 def _global_rank() -> int:
     """This process's rank as the launcher set it (torchrun, SLURM), before any process group exists."""
-    for name in ("RANK", "SLURM_PROCID"):
+    for name in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):  # the order Lightning reads them
         value = os.environ.get(name, "")
         if value.isdigit():
             return int(value)
