@@ -1,0 +1,160 @@
+"""Start-up: process wall time from command to exit for small jobs, ours beside the reference, and where our
+start-up goes.
+
+    python benchmarks/startup.py [--repeat 3] [--clips 100]
+        [--reference-dir DIR --reference-python PYTHON [--reference-pythonpath PATHS]]
+
+Model: the bundled demo autoencoder (Stable Audio Open's VAE structure, 6 base channels). Data: generated
+44.1 kHz stereo FLAC clips: one of 3 s, and ``--clips`` of 0.5-8 s. Both commands get the same model, window
+(``--sample-size 262144``), batch size 4 and 2 loader workers. Each job runs once to warm the file cache, then
+``--repeat`` times; the minimum is reported (the machine is shared: watch ``uptime``). Reported: the process's
+wall time from command to exit, and from our ``--summary-json`` the time to the first encoded batch and the
+start-up / encoding split.
+
+The breakdown runs each step in a fresh process (minimum of the repeats): the interpreter, ``import torch``,
+``import lightning.pytorch``, building the model from its checkpoint, and compiling the fused SnakeBeta
+(``torch.compile``, kernel cache warm) that ``--compile auto`` skips for jobs this small.
+
+The reference (stable-audio-tools' ``pre_encode.py``) needs its own environment: pass the folder of its checkout
+(``--reference-dir``, whose ``pre_encode.py`` is run; its Trainer must use ``accelerator="cpu"`` on a machine
+without a GPU) and the Python to run it with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from preencode.demo import DEMO_CKPT, DEMO_CONFIG
+
+SR = 44100
+COMMON = ["--sample-size", "262144", "--batch-size", "4", "--num-workers", "2"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+STEPS = {
+    "python": "pass",
+    "+ import torch": "import torch",
+    "+ import lightning.pytorch": "import torch, lightning.pytorch",
+}
+MODEL_STEP = (
+    "import time, torch, lightning.pytorch\n"
+    "from preencode.models.checkpoint import load_autoencoder\n"
+    "from preencode.encode.fast.encoder import compiled_snake\n"
+    "t = time.monotonic(); load_autoencoder({config!r}, {ckpt!r}, device='cpu'); t1 = time.monotonic()\n"
+    "compiled_snake(); t2 = time.monotonic()\n"
+    "print(t1 - t, t2 - t1)\n"
+)
+
+
+def make_clips(folder: Path, count: int, low: float, high: float, seed: int) -> float:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    for i in range(count):
+        seconds = float(rng.uniform(low, high)) if high > low else low
+        t = np.arange(int(seconds * SR)) / SR
+        tone = 0.2 * np.sin(2 * np.pi * rng.uniform(80, 1000) * t) + 0.01 * rng.standard_normal(t.size)
+        sf.write(folder / f"{i:04d}.flac", np.stack([tone, tone[::-1]], axis=1).astype(np.float32), SR)
+        total += seconds
+    return total
+
+
+def dataset(folder: Path) -> Path:
+    path = folder.with_suffix(".dataset.json")
+    path.write_text(json.dumps({"dataset_type": "audio_dir", "datasets": [{"id": "bench", "path": str(folder)}]}))
+    return path
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+    start = time.monotonic()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    wall = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return wall
+
+
+def ours(folder: Path, work: Path, repeat: int) -> tuple[float, dict]:
+    """Minimum process wall time and the summary of that run."""
+    best: tuple[float, dict] = (float("inf"), {})
+    for i in range(repeat + 1):  # the first run warms the file cache
+        out, summary = work / f"ours-{folder.name}-{i}", work / f"ours-{folder.name}-{i}.json"
+        wall = timed([sys.executable, "-m", "preencode", "encode", "--model-config", str(DEMO_CONFIG),
+                      "--ckpt-path", str(DEMO_CKPT), "--dataset-config", str(dataset(folder)), "--output-path",
+                      str(out), "--progress", "none", "--summary-json", str(summary), *COMMON], ENV)
+        if i and wall < best[0]:
+            best = (wall, json.loads(summary.read_text()))
+    return best
+
+
+def reference(folder: Path, work: Path, repeat: int, args: argparse.Namespace) -> float:
+    env = {**os.environ, "PYTHONPATH": args.reference_pythonpath or str(args.reference_dir)}
+    best = float("inf")
+    for i in range(repeat + 1):
+        out = work / f"ref-{folder.name}-{i}"
+        wall = timed([args.reference_python, "pre_encode.py", "--model-config", str(DEMO_CONFIG), "--ckpt-path",
+                      str(DEMO_CKPT), "--dataset-config", str(dataset(folder)), "--output-path", str(out), *COMMON],
+                     env, cwd=args.reference_dir)
+        if i:
+            best = min(best, wall)
+    return best
+
+
+def breakdown(repeat: int) -> list[tuple[str, float]]:
+    rows = []
+    for name, code in STEPS.items():
+        rows.append((name, min(timed([sys.executable, "-c", code], ENV) for _ in range(repeat + 1))))
+    code = MODEL_STEP.format(config=str(DEMO_CONFIG), ckpt=str(DEMO_CKPT))
+    runs = []
+    for _ in range(repeat + 1):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=True)
+        runs.append([float(v) for v in proc.stdout.split()])
+    rows.append(("model build (load_autoencoder)", min(r[0] for r in runs)))
+    rows.append(("compile SnakeBeta (warm cache; skipped here)", min(r[1] for r in runs[1:])))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--clips", type=int, default=100)
+    parser.add_argument("--reference-dir", type=Path, help="stable-audio-tools checkout whose pre_encode.py is run")
+    parser.add_argument("--reference-python", default=sys.executable, help="the Python of its environment")
+    parser.add_argument("--reference-pythonpath", help="PYTHONPATH for it (default: --reference-dir)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="preencode-startup-"))
+    jobs = {"1 clip of 3 s": (work / "one", make_clips(work / "one", 1, 3.0, 3.0, 1)),
+            f"{args.clips} clips of 0.5-8 s": (work / "many", make_clips(work / "many", args.clips, 0.5, 8.0, 2))}
+    print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs); minimum of {args.repeat} runs "
+          "after a warm-up run\n")
+    print("| job | audio s | ours: wall s (first batch at, start-up + encoding) | reference: wall s | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    for name, (folder, seconds) in jobs.items():
+        wall, summary = ours(folder, work, args.repeat)
+        detail = (f"{wall:.2f} ({summary['first_batch_seconds']:.2f}, {summary['startup_seconds']:.2f} + "
+                  f"{summary['encoding_seconds']:.2f})")
+        ref = reference(folder, work, args.repeat, args) if args.reference_dir else None
+        ref_text = f"{ref:.2f}" if ref else "-"
+        ratio = f"{ref / wall:.1f}x" if ref else "-"
+        print(f"| {name} | {seconds:.1f} | {detail} | {ref_text} | {ratio} |", flush=True)
+    print("\n| start-up step (fresh process) | seconds |\n|---|---:|")
+    for step, seconds in breakdown(args.repeat):
+        print(f"| {step} | {seconds:.2f} |")
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}; work folder: {work}")
+
+
+if __name__ == "__main__":
+    main()
