@@ -102,3 +102,8 @@ class Interrupted(ReportedError):
 
     def __str__(self) -> str:
         return f"{self.message}; {self.fix}" if self.fix else self.message
+
+
+class StorageError(ResourceError):
+    """Object storage that cannot be reached or used (network, credentials, permissions) after the retries:
+    exit code 1."""

@@ -1,36 +1,13 @@
-"""S3 access through fsspec/s3fs.
+"""Reading input bytes by range, from a local file or an S3 object.
 
-Credentials come from the standard AWS environment (variables, config files) or the dataset
-entry's ``profile``; the endpoint from ``AWS_ENDPOINT_URL`` when set (for MinIO, moto, R2...).
-fsspec caches one filesystem per set of options and per process, so DataLoader workers each get
-their own client.
+S3 access goes through :func:`preencode.store.objects.s3_filesystem`, the one place that finds the endpoint
+(``AWS_ENDPOINT_URL``), profile and credentials for inputs and outputs alike. fsspec caches one filesystem per
+set of options and per process, so DataLoader workers each get their own client.
 """
 
 from __future__ import annotations
 
-import os
-
-import fsspec
-from fsspec.spec import AbstractFileSystem
-
-
-def s3_filesystem(profile: str | None = None) -> AbstractFileSystem:
-    """The s3fs filesystem for ``profile`` (None: default credentials)."""
-    options: dict = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        options["client_kwargs"] = {"endpoint_url": endpoint}
-    if profile:
-        options["profile"] = profile
-    return fsspec.filesystem("s3", **options)
-
-
-def is_s3(url: str) -> bool:
-    return url.startswith("s3://")
-
-
-def strip_scheme(url: str) -> str:
-    return url[len("s3://"):] if is_s3(url) else url
+from ...store.objects import is_s3_url, s3_filesystem, strip_scheme
 
 
 def read_range(url: str, offset: int, size: int, profile: str | None = None) -> bytes:
@@ -39,7 +16,7 @@ def read_range(url: str, offset: int, size: int, profile: str | None = None) -> 
     Raises:
         OSError: the file or object cannot be read, or is shorter than expected.
     """
-    if is_s3(url):
+    if is_s3_url(url):
         data = s3_filesystem(profile).cat_file(strip_scheme(url), start=offset, end=offset + size)
     else:
         with open(url, "rb") as f:

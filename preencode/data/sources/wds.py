@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import IO
 
 from ...audio import AUDIO_EXTENSIONS
+from ...store.objects import s3_filesystem, strip_scheme
 from ..failures import Failure
 from .items import Fingerprint, TarMember
-from .remote import s3_filesystem, strip_scheme
 
 log = logging.getLogger(__name__)
 
