@@ -95,3 +95,22 @@ def make_deep_model():
                     p.mul_(gain)
         return model.eval().fold_weight_norm()
     return make
+
+
+@pytest.fixture(scope="session")
+def wds_output(tmp_path_factory):
+    """A real local encode run in WebDataset shards, made once per session (read-only for the tests): the
+    seven ``clips`` through the tiny VAE, ``--output-format wds --shard-size 3 --store-std``."""
+    from preencode.cli import main
+
+    tmp = tmp_path_factory.mktemp("wds_output")
+    model = randomized(build_autoencoder(tiny_config(sample_rate=SR)), seed=3)
+    files = (write_json(tmp / "vae_config.json", tiny_config(sample_rate=SR)), save_ckpt(model, tmp / "vae.ckpt"),
+             model)
+    folder = tmp / "audio"
+    write_clips(folder, [100, 256, 400, 37, 1000, 255, 180], [2, 1, 2, 2, 1, 2, 2])
+    out = tmp / "out"
+    argv = encode_args(files, dataset_config(tmp, folder), out, "--output-format", "wds", "--shard-size", "3",
+                       "--store-std")
+    assert main(argv) == 0
+    return out

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import BinaryIO, Self
 
 from .names import temp_name
+from .objects import ObjectPath, StorePath
 
 
 def fsync_dir(folder: Path) -> None:
@@ -111,8 +112,9 @@ def commit_in_order(files: Sequence[AtomicFile]) -> None:
         fsync_dir(folder)
 
 
-def atomic_write(path: Path, payload: bytes | str | Iterable[bytes]) -> None:
-    """Write ``payload`` to ``path`` atomically (temporary name, fsync, rename, fsync of the folder).
+def atomic_write(path: StorePath, payload: bytes | str | Iterable[bytes]) -> None:
+    """Write ``payload`` to ``path`` atomically (temporary name, fsync, rename, fsync of the folder; on S3 the
+    object is written whole with one PUT, which is atomic there).
 
     Args:
         path: the final name; an existing file is replaced only once the new one is complete.
@@ -122,6 +124,9 @@ def atomic_write(path: Path, payload: bytes | str | Iterable[bytes]) -> None:
     if isinstance(payload, str):
         payload = payload.encode("utf-8")
     chunks: Iterable[bytes] = (payload,) if isinstance(payload, bytes) else payload
+    if isinstance(path, ObjectPath):
+        path.write_bytes(b"".join(chunks))
+        return
     with AtomicFile(path) as f:
         for chunk in chunks:
             f.write(chunk)

@@ -26,6 +26,7 @@ from .latent_info import (
     merge,
 )
 from .names import DETAILS
+from .objects import ObjectPath, StorePath, store_path
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class Details:
         warnings: what limits the checks without making the tree unusable.
     """
 
-    path: Path
+    path: StorePath
     exists: bool = False
     data: dict[str, Any] = field(default_factory=dict)
     latent: LatentInfo = field(default_factory=LatentInfo)
@@ -108,12 +109,12 @@ def build_details(*, model_config: dict, dataset_config: dict, sample_size: int,
     }
 
 
-def write_details(output: Path, details: dict[str, Any]) -> None:
-    """Write ``<output>/details.json`` atomically."""
+def write_details(output: StorePath, details: dict[str, Any]) -> None:
+    """Write ``<output>/details.json`` atomically (on S3: one PUT)."""
     atomic_write(output / DETAILS, json.dumps(details, indent=2))
 
 
-def _check_version(path: Path, data: dict[str, Any]) -> str | None:
+def _check_version(path: StorePath, data: dict[str, Any]) -> str | None:
     """A problem with ``format_version``, or None. Raises UserError for a version this version cannot read."""
     if "format_version" not in data:
         return None
@@ -130,7 +131,7 @@ def _check_version(path: Path, data: dict[str, Any]) -> str | None:
     return None
 
 
-def _model_config_file(reference: str, root: Path) -> Path | None:
+def _model_config_file(reference: str, root: StorePath) -> StorePath | None:
     """The model config a reference details file names: as stored, else relative to the output tree."""
     for candidate in (Path(reference), root / reference):
         if candidate.is_file():
@@ -138,7 +139,7 @@ def _model_config_file(reference: str, root: Path) -> Path | None:
     return None
 
 
-def _latent_info(details: Details, root: Path, model_config: str | Path | None) -> LatentInfo:
+def _latent_info(details: Details, root: StorePath, model_config: str | Path | None) -> LatentInfo:
     data, where = details.data, details.path.name
     args = data.get("args")
     flag = args.get("is_discrete") if isinstance(args, dict) else None
@@ -169,21 +170,22 @@ def _latent_info(details: Details, root: Path, model_config: str | Path | None) 
     return latent
 
 
-def read_details(root: str | Path, model_config: str | Path | None = None) -> Details:
+def read_details(root: str | Path | ObjectPath, model_config: str | Path | None = None) -> Details:
     """Read ``<root>/details.json`` and gather what it says about the latents.
 
     An unreadable file is reported in ``problems`` (callers decide whether that stops them).
 
     Args:
-        root: the output tree (or a training dataset root).
+        root: the output tree (or a training dataset root), a folder or an ``s3://`` prefix.
         model_config: an autoencoder config file given by the user; its numbers win over the tree's
             (useful for reference output whose stored config path no longer exists).
 
     Raises:
         UserError: the file has a format version this version does not read (one line naming both
             versions), or ``model_config`` was given but cannot be read.
+        StorageError: the tree is on S3 and S3 cannot be reached.
     """
-    root = Path(root)
+    root = store_path(root)
     details = Details(path=root / DETAILS, exists=(root / DETAILS).is_file())
     if details.exists:
         try:

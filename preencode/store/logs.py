@@ -3,18 +3,18 @@
 ``manifest.jsonl`` lists the sorted inputs the ids refer to, one ``{"fingerprint", "id", "path"}`` object
 per line (keys sorted); it is written once, when the output is created. ``failures.jsonl`` and
 ``rejected.jsonl`` hold one record per input that was not encoded; they are rewritten whole at the end of
-each run. Every write is atomic.
+each run. Every write is atomic; each works on a local tree and on one in S3 (objects written whole).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .atomic import atomic_write
 from .names import MANIFEST
+from .objects import ObjectPath, StorePath
 
 
 def manifest_line(id_: str, path: str, fingerprint: dict[str, Any]) -> str:
@@ -22,11 +22,11 @@ def manifest_line(id_: str, path: str, fingerprint: dict[str, Any]) -> str:
     return json.dumps({"id": id_, "path": path, "fingerprint": fingerprint}, sort_keys=True)
 
 
-def write_manifest(output: Path, lines: list[str]) -> None:
+def write_manifest(output: StorePath, lines: list[str]) -> None:
     atomic_write(output / MANIFEST, "\n".join(lines) + "\n")
 
 
-def read_manifest(output: Path) -> list[str] | None:
+def read_manifest(output: StorePath) -> list[str] | None:
     """The manifest's lines, ``None`` when there is none."""
     path = output / MANIFEST
     if not path.exists():
@@ -34,12 +34,20 @@ def read_manifest(output: Path) -> list[str] | None:
     return path.read_text(encoding="utf-8").splitlines()
 
 
-def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
+def write_jsonl(path: StorePath, records: Iterable[dict[str, Any]]) -> None:
     """Replace ``path`` with one JSON object per line."""
     atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
-def read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+def _lines(path: StorePath) -> Iterator[str]:
+    if isinstance(path, ObjectPath):
+        yield from path.read_text(errors="replace").splitlines()
+        return
+    with open(path, encoding="utf-8", errors="replace") as f:
+        yield from f
+
+
+def read_jsonl(path: StorePath, problems: list[str]) -> list[dict[str, Any]]:
     """The objects of a JSON-lines file (none when it is missing).
 
     A line that is not a JSON object is noted in ``problems`` (``path:line: what is wrong``) and read as an
@@ -48,17 +56,16 @@ def read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     out: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as err:
-                problems.append(f"{path}:{number}: not valid JSON ({err.msg})")
-                item = {}
-            if not isinstance(item, dict):
-                problems.append(f"{path}:{number}: expected a JSON object")
-                item = {}
-            out.append(item)
+    for number, line in enumerate(_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(f"{path}:{number}: not valid JSON ({err.msg})")
+            item = {}
+        if not isinstance(item, dict):
+            problems.append(f"{path}:{number}: expected a JSON object")
+            item = {}
+        out.append(item)
     return out

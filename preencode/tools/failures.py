@@ -14,6 +14,7 @@ from typing import Any
 
 from ..store.logs import read_jsonl
 from ..store.names import FAILURES, REJECTED
+from ..store.objects import ObjectPath, store_path
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.~-]*[/\\])+[\w.~-]+")
@@ -61,9 +62,9 @@ class FailureLog:
     bad_lines: list[str] = field(default_factory=list)
 
 
-def read_failure_log(root: str | Path) -> FailureLog:
-    """Read and group the failure and rejection logs of an output tree."""
-    root = Path(root)
+def read_failure_log(root: str | Path | ObjectPath) -> FailureLog:
+    """Read and group the failure and rejection logs of an output tree (a folder or an S3 prefix)."""
+    root = store_path(root)
     log = FailureLog()
     groups: dict[tuple[str, str], FailureGroup] = {}
     for item in read_jsonl(root / FAILURES, log.bad_lines):

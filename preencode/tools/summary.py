@@ -19,6 +19,7 @@ import numpy as np
 from ..store.latent_info import LatentInfo
 from ..store.meta import LatentMeta
 from ..store.names import DETAILS, LATENT, META, STD
+from ..store.objects import ObjectPath, StorePath
 from ..store.reader import ReadError, Record, Tree, iter_records, open_tree
 from .failures import FailureLog, read_failure_log
 from .stats import ChannelMoments, Reservoir
@@ -45,7 +46,7 @@ class Summary:
             the sum of its squares over them.
     """
 
-    root: Path
+    root: StorePath
     format: str
     latent: LatentInfo
     include_padding: bool
@@ -174,12 +175,13 @@ def _positive(value: Any) -> float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
 
 
-def summarise(root: str | Path, include_padding: bool = False, model_config: str | Path | None = None,
+def summarise(root: str | Path | ObjectPath, include_padding: bool = False, model_config: str | Path | None = None,
               sample_size: int = 0, seed: int = 0) -> Summary:
     """Read every latent of an output tree once and summarise it (memory bounded by channels + sample).
 
     Args:
-        root: the output tree, or one shard of it, or one member (``<shard>.tar:<id>``).
+        root: the output tree (a folder or an ``s3://`` prefix), or one local shard of it, or one member
+            (``<shard>.tar:<id>``).
         include_padding: count padding frames in the statistics too.
         model_config: an autoencoder config to use where the details file says too little.
         sample_size: keep a uniform sample of this many counted values (0: none).
@@ -187,6 +189,7 @@ def summarise(root: str | Path, include_padding: bool = False, model_config: str
 
     Raises:
         UserError: ``root`` or ``model_config`` is unusable.
+        StorageError: S3 cannot be reached.
     """
     tree = open_tree(root, model_config)
     summary = Summary(root=tree.root if tree.shard is None else Path(root), format=_tree_format(tree),
@@ -194,6 +197,8 @@ def summarise(root: str | Path, include_padding: bool = False, model_config: str
                       problems=list(tree.details.problems))
     if tree.shard is None:  # the logs are the whole output's
         summary.failures = read_failure_log(tree.root)
+    if tree.loose_in_bucket:
+        summary.notes["loose files in an S3 output (shards only there; not read)"] += len(tree.loose_in_bucket)
     if sample_size:
         summary.reservoir = Reservoir(sample_size, seed)
     duration = _Duration(tree.details.latent)

@@ -20,6 +20,7 @@ import numpy as np
 from ..store.latent_info import LatentInfo
 from ..store.logs import read_jsonl
 from ..store.names import FAILURES, LATENT, MANIFEST, META, REJECTED, SAMPLE_SUFFIXES, STD, is_id
+from ..store.objects import ObjectPath, StorePath
 from ..store.reader import ReadError, Record, Tree, iter_records, open_tree
 from .failures import read_failure_log
 
@@ -38,7 +39,7 @@ class Verification:
         passed: the records (``Record.where``) of the latents that passed every check.
     """
 
-    root: Path
+    root: StorePath
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     latents: int = 0
@@ -164,11 +165,13 @@ def check_record(record: Record, info: LatentInfo, seen: dict[str, str], first: 
         result.passed.append(record.where)
 
 
-def verify_tree(root: str | Path, model_config: str | Path | None = None) -> Verification:
-    """Check a whole output tree (one pass, one latent in memory at a time).
+def verify_tree(root: str | Path | ObjectPath, model_config: str | Path | None = None) -> Verification:
+    """Check a whole output tree, a folder or an ``s3://`` prefix (one pass, one latent in memory at a time;
+    on S3 each shard is read front to back once).
 
     Raises:
         UserError: ``root`` is missing or not a folder.
+        StorageError: S3 cannot be reached.
     """
     tree: Tree = open_tree(root, model_config)
     result = Verification(root=tree.root if tree.shard is None else Path(root), shards=len(tree.shards))
@@ -181,6 +184,9 @@ def verify_tree(root: str | Path, model_config: str | Path | None = None) -> Ver
     result.warnings.extend(details.warnings)
     result.problems.extend(f"{path}: leftover temporary file (an interrupted write?)" for path in tree.temporaries)
     result.warnings.extend(f"{path}: unexpected folder in a rank folder" for path in tree.unexpected)
+    result.problems.extend(f"{record.location(LATENT if LATENT in record.parts else next(iter(record.parts)))}: "
+                           "a loose file in an S3 output, which holds shards only (one request per file would "
+                           "make it too slow to read); not read" for record in tree.loose_in_bucket)
     if tree.shard is None:
         result.problems.extend(read_failure_log(tree.root).bad_lines)
 
@@ -201,12 +207,12 @@ def verify_tree(root: str | Path, model_config: str | Path | None = None) -> Ver
     return result
 
 
-def _logged_indices(path: Path) -> set[int]:
+def _logged_indices(path: StorePath) -> set[int]:
     records = read_jsonl(path, [])  # malformed lines are reported by read_failure_log
     return {r["index"] for r in records if isinstance(r.get("index"), int)}
 
 
-def _check_coverage(root: Path, seen: dict[str, str], result: Verification, command: str | None,
+def _check_coverage(root: StorePath, seen: dict[str, str], result: Verification, command: str | None,
                     shown: int = 5) -> None:
     """Every input of the manifest must have a latent, a failure record or a rejection record."""
     manifest = root / MANIFEST

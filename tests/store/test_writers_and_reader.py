@@ -139,3 +139,23 @@ def test_reference_output_is_read_by_every_reader(tmp_path):
         meta = json.loads((Path(record.where).parent / f"{record.id}.json").read_text())
         latent, info = dataset[i]
         assert latent.shape == (4, 8) and info["relpath"] == meta["relpath"] and info["load_time"] == meta["load_time"]
+
+
+@pytest.mark.parametrize("cut", [700, 1500, "in the last member"])
+def test_a_shard_cut_short_is_unreadable_both_ways(tmp_path, cut):
+    """tarfile reads a header cut short as the end of the archive: the reader checks for the end blocks, so a
+    truncated shard is never taken for a shorter complete one (listing and streaming alike)."""
+    from preencode.store.reader import ReadError, read_shard, stream_shard
+
+    write_tree(tmp_path, make_items(ranks=(3,)), shards=True)
+    shard = next((tmp_path / "0").glob("*.tar"))
+    records = read_shard(shard)
+    assert [r.key for r in records] == [r.key for r in stream_shard(shard)]
+    if cut == "in the last member":
+        last = max((part for r in records for part in r.parts.values()), key=lambda part: part.offset)
+        cut = last.offset + last.size // 2
+    shard.write_bytes(shard.read_bytes()[:cut])
+    with pytest.raises(ReadError, match="truncated"):
+        read_shard(shard)
+    with pytest.raises(ReadError, match="truncated"):
+        list(stream_shard(shard))
