@@ -1,8 +1,7 @@
 """A map-style dataset of pre-encoded latents (our output and stable-audio-tools').
 
-Each item is ``(latents [C, L] float32, info)`` where ``info`` is the sample's JSON metadata plus
-``padding_mask`` (bool ``[L]``), ``latent_filename``, ``dataset_id`` and, after a crop,
-``latent_crop_start``/``latent_crop_length``.
+Each item is ``(latents [C, L] float32, info)``, made by :func:`preencode.data.latent_sample.load_sample` (the
+rules shared with the shard-streaming :class:`~preencode.data.latent_shards.LatentShardDataset`).
 
 Differences from stable-audio-tools' ``PreEncodedDataset`` (documented behaviour):
 
@@ -14,8 +13,8 @@ Differences from stable-audio-tools' ``PreEncodedDataset`` (documented behaviour
 - A crop moves ``seconds_start`` (and ``timestamps``) to the crop's real position.
 - Random crops start within the content (the padding mask's ones); an all-padding mask crops at 0.
 - Latents shorter than the crop are padded with zeros and a zero mask, so batches always stack.
-- When a posterior std sidecar is stored with a latent (``<id>.std.npz``, see :func:`read_posterior_std`),
-  a fresh ``mean + std * noise`` is drawn per epoch.
+- When a posterior std sidecar is stored with a latent (``<id>.std.npz``), a fresh ``mean + std * noise`` is
+  drawn per epoch.
 
 Files are found and read by :mod:`preencode.store` (:mod:`~preencode.store.index` over
 :mod:`~preencode.store.reader`), the same code that ``preencode verify`` uses: both accept the same files.
@@ -27,8 +26,6 @@ between epochs once :meth:`PreEncodedDataset.set_epoch` is called.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,37 +33,21 @@ import torch
 from ..errors import DatasetError
 from ..store.details import Details, read_details
 from ..store.index import index_root
-from ..store.names import STD
 from ..store.reader import ReadError, Record
-from .metadata import CustomMetadataFn, load_custom_metadata_fn
+from .latent_sample import (
+    LatentSource,
+    PosteriorReader,
+    SampleRules,
+    content_length,
+    in_length_range,
+    load_sample,
+    read_posterior_std,
+)
+from .metadata import load_custom_metadata_fn
 
 log = logging.getLogger(__name__)
 
-PosteriorReader = Callable[[Record], "np.ndarray | None"]
-
-
-@dataclass(frozen=True)
-class LatentSource:
-    """One ``datasets[]`` entry as the dataset needs it (per-entry values already resolved)."""
-
-    id: str
-    path: str
-    latent_crop_length: int | None = None
-    min_length_sec: float | None = None
-    max_length_sec: float | None = None
-    custom_metadata_module: str | None = None
-
-
-def read_posterior_std(record: Record) -> np.ndarray | None:
-    """The default posterior reader: the record's ``<id>.std.npz`` (array ``std``, shaped like the latent),
-    loose or a member of its shard; None when there is none. Raises ReadError."""
-    return record.load_std() if STD in record.parts else None
-
-
-def content_length(mask: np.ndarray) -> int:
-    """Index after the last 1 of a padding mask (0 for an all-padding mask)."""
-    ones = np.flatnonzero(mask)
-    return int(ones[-1]) + 1 if len(ones) else 0
+__all__ = ["LatentSource", "PreEncodedDataset", "content_length", "latent_channels", "read_posterior_std"]
 
 
 class PreEncodedDataset(torch.utils.data.Dataset):
@@ -104,9 +85,7 @@ class PreEncodedDataset(torch.utils.data.Dataset):
         self.latent_suffix = f".{latent_extension}"
         self.records: list[Record] = []
         self.record_source: list[int] = []
-        self.crop_lengths: list[int | None] = []
-        self.frame_seconds: list[float | None] = []
-        self.metadata_fns: list[CustomMetadataFn | None] = []
+        self.rules: list[SampleRules] = []
         self.details: list[Details] = []
         self.index_skipped = 0
         self.filtered = 0
@@ -122,7 +101,7 @@ class PreEncodedDataset(torch.utils.data.Dataset):
             self.index_skipped += skipped
             lo = src.min_length_sec if src.min_length_sec is not None else min_length_sec
             hi = src.max_length_sec if src.max_length_sec is not None else max_length_sec
-            kept = [x.record for x in indexed if _in_range(x.seconds_total, lo, hi)]
+            kept = [x.record for x in indexed if in_length_range(x.seconds_total, lo, hi)]
             self.filtered += len(indexed) - len(kept)
             if not indexed:
                 raise DatasetError(f"Pre-encoded dataset {src.id!r}: no {self.latent_suffix} latents with a "
@@ -131,11 +110,12 @@ class PreEncodedDataset(torch.utils.data.Dataset):
             self.details.append(details)
             self.records.extend(kept)
             self.record_source.extend([i] * len(kept))
-            self.crop_lengths.append(src.latent_crop_length if src.latent_crop_length is not None
-                                     else latent_crop_length)
-            self.frame_seconds.append(details.latent.seconds_per_frame or seconds_per_frame)
-            self.metadata_fns.append(load_custom_metadata_fn(src.custom_metadata_module)
-                                     if src.custom_metadata_module else None)
+            self.rules.append(SampleRules(
+                dataset_id=src.id, random_crop=random_crop, latent_suffix=self.latent_suffix,
+                crop_length=src.latent_crop_length if src.latent_crop_length is not None else latent_crop_length,
+                frame_seconds=details.latent.seconds_per_frame or seconds_per_frame,
+                metadata_fn=load_custom_metadata_fn(src.custom_metadata_module) if src.custom_metadata_module
+                else None, posterior_reader=posterior_reader))
         self.sources = list(sources)
         log.info("Pre-encoded dataset: %d latents (%d filtered by length, %d unreadable while indexing)",
                  len(self.records), self.filtered, self.index_skipped)
@@ -156,65 +136,8 @@ class PreEncodedDataset(torch.utils.data.Dataset):
             return None
 
     def _load(self, index: int, record: Record) -> tuple[torch.Tensor, dict] | None:
-        src = self.record_source[index]
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        latents = record.load_latent(self.latent_suffix)
-        meta = record.load_meta()
-        if latents.ndim != 2:
-            raise ValueError(f"expected a [channels, frames] latent, got shape {latents.shape}")
-        latents = latents.astype(np.float32)
-        std = self.posterior_reader(record) if self.posterior_reader else None
-        if std is not None:
-            latents = latents + std.astype(np.float32) * rng.standard_normal(latents.shape, dtype=np.float32)
-        info = meta.to_dict()
-        info["latent_filename"] = record.location(self.latent_suffix)
-        info["dataset_id"] = self.sources[src].id
-        stored_mask = meta.padding_mask if meta.padding_mask is not None else np.ones(latents.shape[1])
-        mask = np.asarray(stored_mask, dtype=bool)
-        fn = self.metadata_fns[src]
-        if fn is not None:
-            info.update(fn(info, None))
-            if info.get("__reject__"):
-                log.debug("Sample %s rejected by its custom metadata function", info["latent_filename"])
-                return None
-            replacement = info.pop("__replace__", None)
-            if replacement is not None:
-                latents = np.asarray(replacement, dtype=np.float32)
-        if len(mask) != latents.shape[1]:
-            mask = np.ones(latents.shape[1], dtype=bool)
-        crop = self.crop_lengths[src]
-        if crop is not None:
-            latents, mask = self._crop(latents, mask, crop, info, rng, self.frame_seconds[src])
-        info["padding_mask"] = torch.from_numpy(mask)
-        return torch.from_numpy(np.ascontiguousarray(latents)), info
-
-    def _crop(self, latents: np.ndarray, mask: np.ndarray, crop: int, info: dict, rng: np.random.Generator,
-              frame_seconds: float | None) -> tuple[np.ndarray, np.ndarray]:
-        """Crop/pad ``latents [C, N]`` and ``mask [N]`` to ``crop`` frames and move the timing fields."""
-        total = latents.shape[1]
-        content = content_length(mask)
-        start = int(rng.integers(0, content - crop + 1)) if self.random_crop and content > crop else 0
-        out = np.zeros((latents.shape[0], crop), dtype=np.float32)
-        out_mask = np.zeros(crop, dtype=bool)
-        piece = latents[:, start:start + crop]
-        out[:, :piece.shape[1]] = piece
-        out_mask[:piece.shape[1]] = mask[start:start + crop]
-        info["latent_crop_start"] = start
-        info["latent_crop_length"] = crop
-        if start and frame_seconds is not None and isinstance(info.get("seconds_start"), (int, float)):
-            info["seconds_start"] = info["seconds_start"] + start * frame_seconds
-        stamps = info.get("timestamps")
-        if total and isinstance(stamps, (list, tuple)) and len(stamps) == 2:
-            t0, t1 = float(stamps[0]), float(stamps[1])
-            span = t1 - t0
-            info["timestamps"] = [t0 + span * start / total, t0 + span * min(start + crop, total) / total]
-        return out, out_mask
-
-
-def _in_range(seconds: float | None, lo: float | None, hi: float | None) -> bool:
-    if seconds is None:
-        return True
-    return (lo is None or seconds >= lo) and (hi is None or seconds <= hi)
+        return load_sample(record, self.rules[self.record_source[index]], rng)
 
 
 def latent_channels(dataset: PreEncodedDataset) -> tuple[int, str] | None:
