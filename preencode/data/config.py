@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 
 DATASET_TYPES = ("audio_dir", "wds", "s3", "pre_encoded")
 
-# Keys of the reference that only matter for its training-time sampling; accepted and recorded.
-_REFERENCE_ONLY_KEYS = ("epoch_steps", "resampled_shards", "pre_encoded")
+# Keys of the reference that only matter for its training-time sampling (shards drawn with replacement,
+# epochs of epoch_steps batches); accepted and recorded. Our shard epochs read every sample once.
+_REFERENCE_ONLY_KEYS = ("epoch_steps", "resampled_shards")
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,18 @@ class DatasetEntry:
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """A validated dataset config. ``dataset_type`` is normalised (``s3`` becomes ``wds``)."""
+    """A validated dataset config. ``dataset_type`` is normalised (``s3`` becomes ``wds``).
+
+    Latents are stored in two forms: loose files (``dataset_type: "pre_encoded"``) and WebDataset shards
+    (``"wds"``/``"s3"`` with ``"pre_encoded": true``, as stable-audio-tools reads them); :attr:`holds_latents`
+    is true for both.
+    """
 
     dataset_type: str
     datasets: tuple[DatasetEntry, ...]
     random_crop: bool = True
     drop_last: bool = True
+    pre_encoded: bool = False
     # pre_encoded
     latent_crop_length: int | None = None
     min_length_sec: float | None = None
@@ -61,7 +68,19 @@ class DatasetConfig:
     # pre-encoding options (not in the reference, which always drops silence and flips phase)
     drop_silent: bool = False
     augment_phase: bool = False
+    # shards of latents (ours): samples held by each reader's shuffle buffer
+    shuffle_buffer: int = 1000
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def holds_latents(self) -> bool:
+        """Whether the datasets are pre-encoded latents (loose files or shards), not audio."""
+        return self.pre_encoded
+
+    @property
+    def latent_shards(self) -> bool:
+        """Whether the datasets are shards of latents (``wds``/``s3`` with ``pre_encoded: true``)."""
+        return self.pre_encoded and self.dataset_type == "wds"
 
 
 def parse_dataset_config(data: Any, source: str = "dataset config") -> DatasetConfig:
@@ -71,7 +90,17 @@ def parse_dataset_config(data: Any, source: str = "dataset config") -> DatasetCo
     dataset_type = root.choice("dataset_type", DATASET_TYPES, what="dataset_type")
     if dataset_type == "s3":
         dataset_type = "wds"
-    pre_encoded = dataset_type == "pre_encoded"
+    latent_files = dataset_type == "pre_encoded"
+    pre_encoded = root.bool("pre_encoded", latent_files)
+    if latent_files and pre_encoded is False:
+        root.problem("pre_encoded", "is false, but dataset_type 'pre_encoded' holds latents; remove the key")
+    elif pre_encoded is True and dataset_type == "audio_dir":
+        root.problem("pre_encoded", "is true, but dataset_type 'audio_dir' holds audio; for shards of latents use "
+                     "dataset_type 'wds' or 's3', for folders of .npy latents 'pre_encoded'")
+    shard_stream = dataset_type == "wds" and pre_encoded is True
+    if root.has("shuffle_buffer") and not shard_stream:
+        root.problem("shuffle_buffer", "only applies to shards of latents (dataset_type 'wds' or 's3' with "
+                     "\"pre_encoded\": true)")
     entries = []
     raw_entries = root.list("datasets")
     if root.has("datasets") and isinstance(raw_entries, list) and not raw_entries:
@@ -85,8 +114,9 @@ def parse_dataset_config(data: Any, source: str = "dataset config") -> DatasetCo
     config = DatasetConfig(
         dataset_type=dataset_type or "audio_dir",
         datasets=tuple(entries),
-        random_crop=root.bool("random_crop", not pre_encoded),
+        random_crop=root.bool("random_crop", not latent_files),
         drop_last=root.bool("drop_last", True),
+        pre_encoded=pre_encoded is True,
         latent_crop_length=root.int("latent_crop_length", None, minimum=1),
         min_length_sec=root.number("min_length_sec", None),
         max_length_sec=root.number("max_length_sec", None),
@@ -98,6 +128,7 @@ def parse_dataset_config(data: Any, source: str = "dataset config") -> DatasetCo
         volume_norm_param=tuple(_pair(root, "volume_norm_param", [-16, 2])),
         drop_silent=root.bool("drop_silent", False),
         augment_phase=root.bool("augment_phase", False),
+        shuffle_buffer=root.int("shuffle_buffer", 1000, minimum=0),
         raw=data if isinstance(data, dict) else {},
     )
     for key in _REFERENCE_ONLY_KEYS:

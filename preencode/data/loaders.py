@@ -1,61 +1,22 @@
-"""Data loaders for training: batching of ``(tensor, info)`` samples and the pre_encoded factory."""
+"""Data loaders for training: the datasets of pre-encoded latents chosen from a dataset config, and their
+loaders (batches of ``(tensor, info)`` samples, :mod:`preencode.data.batches`)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import torch
 
 from ..errors import DatasetError
+from .batches import Batch, collate_latents
 from .config import DatasetConfig
+from .latent_shards import LatentShardDataset, LatentStreamLoader
 from .pre_encoded import LatentSource, PreEncodedDataset
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Batch:
-    """A training batch.
-
-    Attributes:
-        data: latents ``[B, C, L]`` or audio ``[B, C, T]``.
-        infos: one metadata dict per sample (each with a bool ``padding_mask`` of length L or T).
-        skipped: samples of this batch that were dropped (unreadable or rejected).
-    """
-
-    data: torch.Tensor
-    infos: list[dict]
-    skipped: int = 0
-
-    @property
-    def padding_mask(self) -> torch.Tensor:
-        """Bool ``[B, L]``."""
-        return torch.stack([torch.as_tensor(_unwrap(i["padding_mask"])).bool() for i in self.infos])
-
-    def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.data.to(device), self.infos, self.skipped)
-
-
-def _unwrap(value: object) -> object:
-    # stable-audio-tools wraps the mask in a one-element list
-    return value[0] if isinstance(value, list) and len(value) == 1 else value
-
-
-def collate_latents(samples: list) -> Batch | None:
-    """Stack ``(tensor, info)`` samples; ``None`` samples are dropped and counted (None if all were)."""
-    kept = [s for s in samples if s is not None]
-    skipped = len(samples) - len(kept)
-    if skipped:
-        log.warning("%d sample(s) of this batch were skipped (unreadable or rejected)", skipped)
-    if not kept:
-        return None
-    shapes = {tuple(s[0].shape) for s in kept}
-    if len(shapes) > 1:
-        raise DatasetError(f"Samples of one batch have different shapes {sorted(shapes)}.",
-                           "Set latent_crop_length in the dataset config so that latents are cropped/padded "
-                           "to one length.")
-    return Batch(torch.stack([s[0] for s in kept]), [s[1] for s in kept], skipped)
+__all__ = ["Batch", "build_latent_dataset", "build_pre_encoded_dataset", "collate_latents", "make_latent_loader",
+           "make_loader"]
 
 
 def build_pre_encoded_dataset(config: DatasetConfig, *, seconds_per_frame: float | None = None,
@@ -64,13 +25,54 @@ def build_pre_encoded_dataset(config: DatasetConfig, *, seconds_per_frame: float
     if config.dataset_type != "pre_encoded":
         raise DatasetError(f"Expected a dataset config with dataset_type 'pre_encoded', got {config.dataset_type!r}.",
                            "Use a pre_encoded dataset config.")
-    sources = [LatentSource(id=e.id, path=e.path or "", latent_crop_length=e.latent_crop_length,
-                            min_length_sec=e.min_length_sec, max_length_sec=e.max_length_sec,
-                            custom_metadata_module=e.custom_metadata_module) for e in config.datasets]
-    return PreEncodedDataset(sources, latent_crop_length=config.latent_crop_length, random_crop=config.random_crop,
-                             min_length_sec=config.min_length_sec, max_length_sec=config.max_length_sec,
-                             latent_extension=config.latent_extension, seconds_per_frame=seconds_per_frame,
-                             seed=seed)
+    return PreEncodedDataset(_sources(config), latent_crop_length=config.latent_crop_length,
+                             random_crop=config.random_crop, min_length_sec=config.min_length_sec,
+                             max_length_sec=config.max_length_sec, latent_extension=config.latent_extension,
+                             seconds_per_frame=seconds_per_frame, seed=seed)
+
+
+def _sources(config: DatasetConfig) -> list[LatentSource]:
+    return [LatentSource(id=e.id, path=e.s3_path or e.path or "", latent_crop_length=e.latent_crop_length,
+                         min_length_sec=e.min_length_sec, max_length_sec=e.max_length_sec,
+                         custom_metadata_module=e.custom_metadata_module, profile=e.profile)
+            for e in config.datasets]
+
+
+def build_latent_dataset(config: DatasetConfig, *, seconds_per_frame: float | None = None, seed: int = 0,
+                         shuffle: bool = True, rank: int | None = None,
+                         world_size: int | None = None) -> PreEncodedDataset | LatentShardDataset:
+    """The training dataset of a validated config of latents: loose files (``dataset_type: "pre_encoded"``,
+    a map-style :class:`PreEncodedDataset`) or shards in folders or S3 (``"wds"``/``"s3"`` with ``"pre_encoded":
+    true``, a streamed :class:`LatentShardDataset`). Load it with :func:`make_latent_loader`.
+
+    Args:
+        shuffle: shards only: shuffled shard order and shuffle buffer (False for validation).
+        rank, world_size: shards only: this process's share (None: from ``torch.distributed`` at each epoch).
+
+    Raises:
+        DatasetError: an audio config, or a dataset root that cannot be used.
+    """
+    if not config.holds_latents:
+        raise DatasetError(f"Expected a dataset config of pre-encoded latents, got dataset_type "
+                           f"{config.dataset_type!r} without \"pre_encoded\": true.",
+                           "Use dataset_type 'pre_encoded', or 'wds'/'s3' with \"pre_encoded\": true.")
+    if config.dataset_type == "pre_encoded":
+        return build_pre_encoded_dataset(config, seconds_per_frame=seconds_per_frame, seed=seed)
+    return LatentShardDataset(_sources(config), latent_crop_length=config.latent_crop_length,
+                              random_crop=config.random_crop, min_length_sec=config.min_length_sec,
+                              max_length_sec=config.max_length_sec, latent_extension=config.latent_extension,
+                              seconds_per_frame=seconds_per_frame, seed=seed, shuffle=shuffle,
+                              shuffle_buffer=config.shuffle_buffer, rank=rank, world_size=world_size)
+
+
+def make_latent_loader(dataset: PreEncodedDataset | LatentShardDataset, *, batch_size: int, num_workers: int,
+                       shuffle: bool, drop_last: bool, seed: int = 0) -> torch.utils.data.DataLoader:
+    """The loader of :func:`build_latent_dataset`'s dataset: :func:`make_loader` for loose files, a resumable
+    :class:`LatentStreamLoader` for shards (``shuffle`` is then the dataset's own)."""
+    if isinstance(dataset, LatentShardDataset):
+        return LatentStreamLoader(dataset, batch_size=batch_size, num_workers=num_workers, drop_last=drop_last)
+    return make_loader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=shuffle,
+                       drop_last=drop_last, seed=seed)
 
 
 def make_loader(dataset: torch.utils.data.Dataset, *, batch_size: int, num_workers: int, shuffle: bool,

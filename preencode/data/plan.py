@@ -45,12 +45,15 @@ def build_plan(config: DatasetConfig, extensions: tuple[str, ...] = AUDIO_EXTENS
     any work instead of failing every sample.
 
     Raises:
-        DatasetError: a pre_encoded config, a dataset folder that does not exist, an S3 prefix that
+        DatasetError: a config of latents (pre_encoded), a dataset folder that does not exist, an S3 prefix that
             cannot be listed, a broken custom metadata module, or no input at all.
     """
     if config.dataset_type not in ("audio_dir", "wds"):
         raise DatasetError(f"Cannot pre-encode a {config.dataset_type!r} dataset config.",
                            "Use a config with dataset_type 'audio_dir' or 'wds'.")
+    if config.holds_latents:
+        raise DatasetError("Cannot pre-encode a dataset config with \"pre_encoded\": true: its shards hold latents, "
+                           "not audio.", "Use the dataset config of the audio, or remove \"pre_encoded\".")
     _warn_ignored_options(config)
     plan = Plan()
     for entry in config.datasets:

@@ -9,6 +9,9 @@ Scanning a folder of a million latents takes minutes, so the index is cached (se
 and reused while every folder seen by the scan keeps its modification time: adding, removing or renaming
 a file changes its folder's time and invalidates the cache. Editing a file in place does not; delete the
 cache (``PREENCODE_CACHE_DIR``) after doing that.
+
+A root of shards streamed for training (a folder or an ``s3://`` prefix) needs only its shards and their sizes:
+:func:`find_shards`, one listing, nothing read.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from .atomic import atomic_write
 from .meta import LatentMeta
 from .names import FILELIST, META, SHARD_SUFFIX, is_temporary
+from .objects import ObjectPath, StorePath
 from .reader import ReadError, Record, group_names, latent_file_record, read_shard
 
 log = logging.getLogger(__name__)
@@ -171,3 +175,39 @@ def _scan(root: Path, extension: str) -> tuple[list[IndexedLatent], int, list[st
                 skipped += 1
                 log.warning("Skipping %s: bad metadata (%s)", record.location(suffix), err)
     return latents, skipped, folders
+
+
+@dataclass(frozen=True)
+class ShardFile:
+    """A ``.tar`` shard under a training root: where it is, its path relative to the root, its size in bytes."""
+
+    path: StorePath
+    relpath: str
+    size: int
+
+
+def find_shards(root: StorePath) -> list[ShardFile]:
+    """Every ``.tar`` shard under ``root`` at any depth, sorted by relative path; names starting with a dot or
+    ending in ``.tmp`` (files or folders) are temporaries of a writer, never shards.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder (locally), or its bucket does not exist.
+        StorageError: S3 cannot be reached.
+    """
+    found: list[ShardFile] = []
+    if isinstance(root, ObjectPath):
+        prefix = len(root.key) + 1 if root.key else 0
+        for info in root.list_all():
+            relpath = info.path.key[prefix:]
+            if relpath.endswith(SHARD_SUFFIX) and not any(is_temporary(part) for part in relpath.split("/")):
+                found.append(ShardFile(info.path, relpath, info.size))
+        return found
+    if not root.is_dir():
+        raise FileNotFoundError(root)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not is_temporary(d))
+        for name in filenames:
+            if name.endswith(SHARD_SUFFIX) and not is_temporary(name):
+                path = Path(dirpath) / name
+                found.append(ShardFile(path, path.relative_to(root).as_posix(), path.stat().st_size))
+    return sorted(found, key=lambda shard: shard.relpath)

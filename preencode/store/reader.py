@@ -287,12 +287,13 @@ def stream_shard(path: StorePath, rank: str = "", size: int | None = None) -> It
                 if not member.isfile():
                     continue
                 key, suffix = split_name(member.name)
+                if record is not None and record.key != key:
+                    yield record  # complete: the next member starts another record
+                    record = None
+                if record is None:
+                    record = Record(key=key, where=f"{path}:{key}", rank=rank)
                 extracted = tar.extractfile(member)
                 data = extracted.read() if extracted is not None else b""
-                if record is None or record.key != key:
-                    if record is not None:
-                        yield record
-                    record = Record(key=key, where=f"{path}:{key}", rank=rank)
                 record.parts[suffix] = Part(str(path), member.offset_data, member.size, profile, data)
             _check_complete(tar, size)
     except (OSError, tarfile.TarError, EOFError, ReadError) as err:
