@@ -1,4 +1,4 @@
-"""The on-disk format of pre-encoded output: the only code that names its files, writes them and reads them.
+"""The output format of pre-encoded data, on disk and in S3: the only code that names its files, writes and reads them.
 
 * :mod:`~preencode.store.names` — every file name and constant (ids, suffixes, shards, temporaries);
 * :mod:`~preencode.store.atomic` — :func:`~preencode.store.atomic.atomic_write`, used by every writer;
@@ -14,6 +14,9 @@
 * :mod:`~preencode.store.ownership`, :mod:`~preencode.store.lock`, :mod:`~preencode.store.resume` — whose
   folder an output is (only our names are ever deleted), one run per output, and the cheap checks of
   what a resume skips.
+* :mod:`~preencode.store.objects` — trees in S3: :class:`~preencode.store.objects.ObjectPath` (the part of
+  ``pathlib`` the readers use), objects written as one commit (PUT, or a completed multipart upload), bounded
+  retries ending in :class:`~preencode.errors.StorageError`.
 
 Nothing here imports torch.
 """

@@ -48,6 +48,9 @@ def test_whole_objects_ranges_and_listings(s3_bucket):
         assert f.read(4) == b"0123" and f.read() == b"456789"
     with pytest.raises(FileNotFoundError):
         (root / "missing.json").read_bytes()
+    (root / "1" / "y.tar").unlink()
+    (root / "1" / "never-written.tar").unlink(missing_ok=True)
+    assert [i.path.name for i in root.list_all()] == ["x.tar", "details.json"]
 
 
 def test_listing_pages_through_every_page(s3_bucket, monkeypatch):
