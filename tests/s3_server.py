@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from preencode.store import objects
+from preencode.store import s3_client
 from preencode.store.objects import ObjectPath
 
 
@@ -44,7 +44,7 @@ def reset_clients() -> None:
     import fsspec
 
     fsspec.filesystem("s3").clear_instance_cache()
-    objects._clients.clear()
+    s3_client._clients.clear()
 
 
 @pytest.fixture()

@@ -15,7 +15,8 @@
   folder an output is (only our names are ever deleted), one run per output, and the cheap checks of
   what a resume skips.
 * :mod:`~preencode.store.objects` — trees in S3: :class:`~preencode.store.objects.ObjectPath` (the part of
-  ``pathlib`` the readers use), objects written as one commit (PUT, or a completed multipart upload), bounded
+  ``pathlib`` the readers use), objects written as one commit (PUT, or a completed multipart upload);
+* :mod:`~preencode.store.s3_client` — the S3 client (endpoint, profile, credentials, for inputs too) and bounded
   retries ending in :class:`~preencode.errors.StorageError`.
 
 Nothing here imports torch.

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from preencode.errors import EXIT_ENVIRONMENT, StorageError, UserError
-from preencode.store import objects
+from preencode.store import objects, s3_client
 from preencode.store.objects import ObjectPath, RetryPolicy, retrying, store_path
 from tests.s3_server import client, keys, reset_clients
 
@@ -139,7 +139,7 @@ def test_a_completion_whose_answer_was_lost_is_recognised(s3_bucket, tmp_path, m
 
 def test_transient_errors_are_retried_then_succeed(monkeypatch):
     sleeps = []
-    monkeypatch.setattr(objects.time, "sleep", sleeps.append)
+    monkeypatch.setattr(s3_client.time, "sleep", sleeps.append)
     calls = []
 
     def flaky():
@@ -182,9 +182,9 @@ def test_unreachable_endpoint_gives_up_after_the_budget(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     reset_clients()
     sleeps = []
-    monkeypatch.setattr(objects.time, "sleep", sleeps.append)
+    monkeypatch.setattr(s3_client.time, "sleep", sleeps.append)
     with pytest.raises(StorageError, match=r"gave up after 5 attempts .*endpoint http://127.0.0.1:1"):
         ObjectPath("s3://bucket/out/details.json").read_bytes()
-    policy = objects.DEFAULT_RETRY
+    policy = s3_client.DEFAULT_RETRY
     assert len(sleeps) == policy.attempts - 1
     assert sum(sleeps) <= sum(min(policy.max_delay, policy.first_delay * 2**i) for i in range(policy.attempts - 1))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from preencode.cli import main
-from preencode.store import objects
+from preencode.store import s3_client
 from preencode.store.objects import ObjectPath
 from preencode.store.reader import ReadError, iter_records, open_tree, read_shard
 from preencode.tools.summary import summarise
@@ -96,9 +96,9 @@ def test_verify_of_an_unreachable_endpoint_is_one_line_and_exit_1(monkeypatch, c
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     reset_clients()
     sleeps = []
-    monkeypatch.setattr(objects.time, "sleep", sleeps.append)  # the budget is counted, not waited for
+    monkeypatch.setattr(s3_client.time, "sleep", sleeps.append)  # the budget is counted, not waited for
     assert main(["verify", "s3://bucket/out"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("preencode verify: error: Cannot "), err
     assert "gave up after 5 attempts" in err[0] and "127.0.0.1:1" in err[0]
-    assert len(sleeps) == objects.DEFAULT_RETRY.attempts - 1
+    assert len(sleeps) == s3_client.DEFAULT_RETRY.attempts - 1

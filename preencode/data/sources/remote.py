@@ -1,13 +1,13 @@
 """Reading input bytes by range, from a local file or an S3 object.
 
-S3 access goes through :func:`preencode.store.objects.s3_filesystem`, the one place that finds the endpoint
+S3 access goes through :func:`preencode.store.s3_client.s3_filesystem`, the one place that finds the endpoint
 (``AWS_ENDPOINT_URL``), profile and credentials for inputs and outputs alike. fsspec caches one filesystem per
 set of options and per process, so DataLoader workers each get their own client.
 """
 
 from __future__ import annotations
 
-from ...store.objects import is_s3_url, s3_filesystem, strip_scheme
+from ...store.s3_client import is_s3_url, s3_filesystem, strip_scheme
 
 
 def read_range(url: str, offset: int, size: int, profile: str | None = None) -> bytes:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from ...audio import AUDIO_EXTENSIONS
-from ...store.objects import s3_filesystem, strip_scheme
+from ...store.s3_client import s3_filesystem, strip_scheme
 from ..failures import Failure
 from .items import Fingerprint, TarMember
 
