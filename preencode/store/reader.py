@@ -392,7 +392,7 @@ def _check_member(path: Path, key: str, records: list[Record]) -> None:
                         f"Pass one of its ids: {path}:<id>.")
 
 
-def _open_shard(path: Path, key: str | None, model_config: str | Path | None) -> Tree:
+def _shard_tree(path: Path, key: str | None, model_config: str | Path | None) -> Tree:
     """A tree of one shard (``out/<rank>/shard-….tar``), read with the details file of its output folder."""
     if key is not None:
         _check_member(path, key, _shard_records(path))
@@ -416,7 +416,7 @@ def open_tree(root: str | Path | ObjectPath, model_config: str | Path | None = N
     if not isinstance(root, ObjectPath) and not is_s3_url(str(root)):
         path, key = split_member(str(root))
         if path.endswith(SHARD_SUFFIX) and Path(path).is_file():
-            return _open_shard(Path(path), key, model_config)
+            return _shard_tree(Path(path), key, model_config)
     root = store_path(root)
     if root.is_file():
         raise UserError(f"{root} is a file, expected the output folder of an encode run.",

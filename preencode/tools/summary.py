@@ -192,7 +192,7 @@ def summarise(root: str | Path | ObjectPath, include_padding: bool = False, mode
         StorageError: S3 cannot be reached.
     """
     tree = open_tree(root, model_config)
-    summary = Summary(root=tree.root if tree.shard is None else Path(root), format=_tree_format(tree),
+    summary = Summary(root=tree.root if tree.shard is None else Path(str(root)), format=_tree_format(tree),
                       latent=tree.details.latent, include_padding=include_padding, shards=len(tree.shards),
                       problems=list(tree.details.problems))
     if tree.shard is None:  # the logs are the whole output's

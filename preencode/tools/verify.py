@@ -174,7 +174,7 @@ def verify_tree(root: str | Path | ObjectPath, model_config: str | Path | None =
         StorageError: S3 cannot be reached.
     """
     tree: Tree = open_tree(root, model_config)
-    result = Verification(root=tree.root if tree.shard is None else Path(root), shards=len(tree.shards))
+    result = Verification(root=tree.root if tree.shard is None else Path(str(root)), shards=len(tree.shards))
     details = tree.details
     if not details.exists:
         result.warnings.append(f"{details.path}: missing; shapes and dtypes are checked for consistency only")
@@ -199,7 +199,7 @@ def verify_tree(root: str | Path | ObjectPath, model_config: str | Path | None =
         if result.latents == 0:
             result.problems.append(f"{root}: no latents found")
         return result
-    _check_coverage(tree.root, seen, result, details.encode_command(root))
+    _check_coverage(tree.root, seen, result, details.encode_command(str(root)))
     if not tree.ranks:
         result.problems.append(f"{tree.root}: no rank folders (0/, 1/, ...); is this an encode output folder?")
     elif result.latents == 0:
