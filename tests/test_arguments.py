@@ -43,6 +43,8 @@ def bad_values(kind: Integer | Real) -> list[str]:
     values = ["many", "", "1e999x"]
     if kind.minimum is not None:
         values += [str(kind.minimum - 1), str(-abs(kind.minimum) - 7)]
+        if getattr(kind, "exclusive", False):
+            values.append(str(kind.minimum))
     if isinstance(kind, Integer):
         values += ["1.5"]
         if kind.maximum is not None:
@@ -66,6 +68,8 @@ def test_every_numeric_flag_rejects_bad_numbers(command, flag, kind):
     sub = parser.subcommands[command]
     base = [command, *minimal_argv(sub)]
     lowest = kind.minimum if kind.minimum is not None else 0
+    if getattr(kind, "exclusive", False):
+        lowest += 1  # the bound itself is refused (below), a value above it accepted
     args = parser.parse_args([*base, flag, str(lowest)])  # the smallest allowed value is accepted
     assert getattr(args, next(a.dest for a in sub._actions if flag in a.option_strings)) == lowest
     for value in bad_values(kind):
