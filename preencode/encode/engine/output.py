@@ -122,7 +122,8 @@ def claim_output(job: Job) -> Iterator[Job]:
                 remove_output(output)
         else:
             resuming = check_compatible(output, job.details)
-        write_details(output, job.details)
+        if not resuming:  # a resumed output keeps the details of the run that made it
+            write_details(output, job.details)
         yield replace(job, resuming=resuming, run_token=lock.info.token)
         finished = True
     finally:

@@ -15,9 +15,8 @@ from typing import Any
 
 from ... import clock
 from ...errors import UserError
-from ...store.layout import done_indices
 from ...store.logs import manifest_line, read_manifest
-from ...store.resume import Expected, scan_done
+from ...store.resume import DoneScan, Expected, scan_done
 from ...store.shards import shard_summary
 from .job import Job
 from .progress import run_times
@@ -47,15 +46,21 @@ def _global_rank() -> int:
     return 0
 
 
-def pending_count(job: Job, plan: Any) -> int:
-    """How many inputs of ``plan`` are not encoded in the job's output yet (all of them for a new output)."""
+def scan_output(job: Job) -> DoneScan | None:
+    """What a resume may skip in the job's output, each sample checked cheaply (None for a new output)."""
     if not job.resuming or job.options.overwrite:
+        return None
+    return scan_done(job.output, Expected.from_details(job.details))
+
+
+def pending_count(plan: Any, scan: DoneScan | None) -> int:
+    """How many inputs of ``plan`` are not encoded (sound) in the output yet (all of them for a new output)."""
+    if scan is None:
         return len(plan.items)
-    done = done_indices(job.output)
-    return sum(1 for item in plan.items if item.index not in done)
+    return sum(1 for item in plan.items if item.index not in scan.done)
 
 
-def finished_summary(job: Job, plan: Any) -> dict[str, Any] | None:
+def finished_summary(job: Job, plan: Any, scan: DoneScan | None) -> dict[str, Any] | None:
     """The run summary when every input of ``plan`` is already encoded in the job's output, else None.
 
     Only a resumed job (same settings as the output's) can be finished; its inputs must be those of the
@@ -67,8 +72,7 @@ def finished_summary(job: Job, plan: Any) -> dict[str, Any] | None:
     if not job.resuming or job.options.overwrite or plan.failures:  # scan failures are logged by a run
         return None
     check_manifest(job.output, [line.rstrip("\n") for line in manifest_lines(plan.items)])
-    scan = scan_done(job.output, Expected.from_details(job.details))  # the cheap check of each done sample
-    if scan.damaged or any(item.index not in scan.done for item in plan.items):
+    if scan is None or scan.damaged or pending_count(plan, scan):
         return None
     log.info("Nothing left to encode: all %d inputs of %s are done.", len(plan.items), job.output)
     if _global_rank() != 0:
