@@ -37,7 +37,7 @@ def test_the_s3_tree_reads_like_the_local_one(trees):
     local, remote = trees
     tree = open_tree(str(remote))
     assert tree.ranks == ["0", "1"] and [str(p) for _, p in tree.shards] == [
-        f"{remote}/0/shard-0000000000000.tar", f"{remote}/1/shard-0010000000000.tar"]
+        f"{remote}/0/shard-000000.tar", f"{remote}/1/shard-000000.tar"]
     assert tree.details.latent.latent_dim == 4 and not tree.temporaries and not tree.loose
     streamed = {r.id: r for r in iter_records(tree, on_shard_error=pytest.fail)}
     expected = {r.id: r for r in iter_records(open_tree(local), on_shard_error=pytest.fail)}
@@ -47,7 +47,7 @@ def test_the_s3_tree_reads_like_the_local_one(trees):
         np.testing.assert_array_equal(record.load_std(), expected[key].load_std())
         assert record.load_meta() == expected[key].load_meta()
     # One member by one ranged GET: the parts found by listing a shard, without their bytes.
-    first = read_shard(remote / "0" / "shard-0000000000000.tar", "0")[0]
+    first = read_shard(remote / "0" / "shard-000000.tar", "0")[0]
     assert all(part.data is None and part.path.startswith("s3://") for part in first.parts.values())
     np.testing.assert_array_equal(first.load_latent(), expected[first.id].load_latent())
 
@@ -65,14 +65,14 @@ def test_faults_in_the_bucket_are_reported_with_their_urls(trees, aws_env, s3_bu
     _, remote = trees
     c = client(aws_env)
     (remote / "0" / "0000000000009.npy").write_bytes(b"a loose latent")
-    (remote / "1" / ".shard-0010000000000.tar.preencode-7.tmp").write_bytes(b"x")
-    shard = remote / "1" / "shard-0010000000000.tar"
+    (remote / "1" / ".shard-000000.tar.preencode-7.tmp").write_bytes(b"x")
+    shard = remote / "1" / "shard-000000.tar"
     shard.write_bytes(shard.read_bytes()[:1500])  # damaged after the commit
     result = verify_tree(str(remote))
     assert not result.ok
     text = "\n".join(result.problems)
     assert f"{remote}/0/0000000000009.npy: a loose file in an S3 output" in text
-    assert f"{remote}/1/.shard-0010000000000.tar.preencode-7.tmp: leftover temporary" in text
+    assert f"{remote}/1/.shard-000000.tar.preencode-7.tmp: leftover temporary" in text
     assert f"{shard}: not a readable tar shard" in text
     assert c.head_object(Bucket=s3_bucket, Key="runs/out/details.json")["ContentLength"] > 0
 
