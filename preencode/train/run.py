@@ -22,6 +22,7 @@ from ..data.config import DatasetConfig, load_dataset_config
 from ..data.loaders import build_pre_encoded_dataset, make_loader
 from ..data.pre_encoded import latent_channels
 from ..errors import CheckpointError, ConfigError, DatasetError, UserError
+from ..models.checkpoint import normalize_keys
 from ..models.diffusion.checkpoint import read_state_dict, select_state
 from ..models.diffusion.config import DiffusionConfig, load_diffusion_config
 from ..models.diffusion.factory import build_diffusion_model
@@ -29,6 +30,7 @@ from ..models.diffusion.model import ConditionedDiffusionModel
 from .audio_batches import build_audio_dataset
 from .module import REFERENCE_ONLY, DiffusionTrainingModule
 from .options import LOGGERS, PRECISIONS, TrainOptions
+from .unwrap import read_training_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +140,19 @@ def load_weights(model: ConditionedDiffusionModel, pretrained: str | None, pretr
 
 
 def check_resume(module: DiffusionTrainingModule, path: str) -> None:
-    """A training checkpoint to resume must hold exactly this module's tensors.
+    """A training checkpoint to resume must be one (weights and training state) and hold exactly this module's
+    tensors.
 
     Raises:
-        CheckpointError: listing the differences.
+        CheckpointError: not a training checkpoint, or listing the differences.
     """
-    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(REFERENCE_ONLY)}
+    ckpt = read_training_checkpoint(path)
+    if "optimizer_states" not in ckpt or "global_step" not in ckpt:
+        raise CheckpointError(f"--ckpt-path {path} holds model weights but no training state (step, optimiser): "
+                              "it is not a training checkpoint to resume.",
+                              "To start a new run from these weights, pass it as --pretrained-ckpt-path.")
+    tensors = {k: v for k, v in ckpt["state_dict"].items() if isinstance(v, torch.Tensor)}
+    state = {k: v for k, v in normalize_keys(tensors).items() if not k.startswith(REFERENCE_ONLY)}
     own = module.state_dict()
     missing = sorted(own.keys() - state.keys())
     unexpected = sorted(state.keys() - own.keys())

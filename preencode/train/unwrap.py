@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import CheckpointError
-from ..models.checkpoint import normalize_keys
+from ..models.checkpoint import load_checkpoint_object, normalize_keys
 from ..models.diffusion.checkpoint import select_state
 from ..models.diffusion.config import load_diffusion_config
 from ..models.diffusion.factory import build_diffusion_model
 
 log = logging.getLogger(__name__)
+
+_TRAINING_FIX = "Pass a checkpoint written by `preencode train` or stable-audio-tools' train.py."
 
 
 def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -35,19 +35,9 @@ def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
     Raises:
         CheckpointError: unreadable, or not a training checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"Training checkpoint not found: {path}.", "Check --ckpt-path.")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        first = (str(err).splitlines() or [type(err).__name__])[0]
-        raise CheckpointError(f"Cannot read training checkpoint {path} ({first}).",
-                              "Pass a checkpoint written by `preencode train` or stable-audio-tools' train.py.") \
-            from err
+    ckpt = load_checkpoint_object(path, fix=_TRAINING_FIX)
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise CheckpointError(f"{path} is not a training checkpoint (no state_dict).",
-                              "Pass a checkpoint written by `preencode train` or stable-audio-tools' train.py.")
+        raise CheckpointError(f"{path} is not a training checkpoint (no state_dict).", _TRAINING_FIX)
     return ckpt
 
 

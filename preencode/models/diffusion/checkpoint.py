@@ -16,8 +16,6 @@ EMA: when a training checkpoint holds EMA weights of the network, they are used 
 from __future__ import annotations
 
 import logging
-import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ...errors import CheckpointError
-from ..checkpoint import normalize_keys, resolve_device
+from ..checkpoint import load_checkpoint_object, normalize_keys, resolve_device
 from .config import DiffusionConfig, load_diffusion_config
 from .factory import build_diffusion_model
 from .model import ConditionedDiffusionModel
@@ -93,20 +91,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         except (SafetensorError, OSError, ValueError) as err:
             raise CheckpointError(f"{path} is not a readable safetensors file ({err}).",
                                   "Check that the download is complete.") from err
-    try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err):
-            raise CheckpointError(f"{path} holds Python objects that a weights-only load refuses (they could run "
-                                  "code); it was not loaded.",
-                                  "Convert it to .safetensors or a plain state dict.") from err
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint (unreadable pickle).",
-                              "Pass a .ckpt or .safetensors diffusion model checkpoint.") from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError, TypeError,
-            AttributeError, UnicodeDecodeError) as err:
-        first = (str(err).splitlines() or [type(err).__name__])[0]
-        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({first}).",
-                              "Pass a .ckpt or .safetensors diffusion model checkpoint.") from err
+    obj = load_checkpoint_object(path, fix="Pass a .ckpt or .safetensors diffusion model checkpoint.")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
