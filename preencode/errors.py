@@ -107,3 +107,8 @@ class Interrupted(ReportedError):
 class StorageError(ResourceError):
     """Object storage that cannot be reached or used (network, credentials, permissions) after the retries:
     exit code 1."""
+
+
+class TrainingDiverged(UserError):
+    """Training met a non-finite loss, or weights that are no longer finite, and stopped without saving them:
+    exit code 2 (the learning rate, the gradient clipping, the data or the starting weights need a change)."""

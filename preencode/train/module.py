@@ -27,6 +27,7 @@ from ..data.loaders import Batch
 from ..models.diffusion.model import ConditionedDiffusionModel
 from ..models.diffusion.training_config import TrainingConfig
 from .ema import EMA
+from .guards import NonFiniteSamples, check_loss, check_weights
 from .objectives import build_objective
 from .timesteps import DistributionShift, TimestepSampler
 
@@ -66,6 +67,7 @@ class DiffusionTrainingModule(L.LightningModule):
         self.mask_rng = random.Random(seed)
         self.encode_posterior = encode_posterior
         self.skipped_samples = 0
+        self.non_finite = NonFiniteSamples()
         self.validation_losses: dict[float, list[float]] = {t: [] for t in VALIDATION_TIMESTEPS}
 
     # ---- inputs -------------------------------------------------------------------------------
@@ -95,6 +97,12 @@ class DiffusionTrainingModule(L.LightningModule):
         cond = self.conditioning(batch)
         use_mask = cfg.mask_padding and self.mask_rng.random() > cfg.mask_padding_dropout
         x0, mask = self.prepare_input(batch)
+        kept = self.non_finite.keep_finite(x0, mask, batch.infos)
+        if kept is None:  # no sample of the batch is finite
+            return None
+        if kept[0] is not x0:  # some were dropped: the conditioning of the others only
+            x0, mask, infos = kept
+            cond = self.conditioning(Batch(x0, infos))
         t = self.timesteps(x0.shape[0], x0.shape[-1], self.device)
         noise = torch.randn_like(x0)
 
@@ -102,12 +110,15 @@ class DiffusionTrainingModule(L.LightningModule):
             return self.diffusion(x, tt, cond, cfg_dropout_prob=cfg.cfg_dropout_prob)
 
         loss = self.objective.loss(network, x0, noise, t, mask if use_mask else None)
+        check_loss(loss, self.trainer)
         size = x0.shape[0]
         self.log("train/loss", loss.detach(), on_step=True, prog_bar=True, batch_size=size)
         self.log("train/std_data", x0.std().detach(), on_step=True, batch_size=size)
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, batch_size=size)
         if self.skipped_samples:
             self.log("train/skipped_samples", float(self.skipped_samples), on_step=True, batch_size=size)
+        if self.non_finite.count:
+            self.log("train/non_finite_samples", float(self.non_finite.count), on_step=True, batch_size=size)
         return loss
 
     def on_fit_start(self) -> None:
@@ -158,6 +169,7 @@ class DiffusionTrainingModule(L.LightningModule):
 
     # ---- checkpoints --------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_weights(checkpoint["state_dict"], self.trainer)  # before anything is written
         checkpoint["model_config"] = self.diffusion.config.raw
         checkpoint["preencode"] = {"format": CHECKPOINT_FORMAT, "timestep_sampler": self.timesteps.state_dict()}
 

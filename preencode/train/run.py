@@ -210,6 +210,7 @@ def train(opts: TrainOptions, callbacks: list[L.Callback] | None = None) -> Path
 
     Raises:
         UserError (ConfigError, DatasetError, CheckpointError): before any training step.
+        TrainingDiverged: the loss or the weights stopped being finite (nothing non-finite is saved).
     """
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -251,7 +252,10 @@ def train(opts: TrainOptions, callbacks: list[L.Callback] | None = None) -> Path
                         callbacks=all_callbacks, logger=logger, log_every_n_steps=1, default_root_dir=str(save_dir),
                         enable_model_summary=False, num_sanity_val_steps=0,
                         limit_val_batches=1.0 if val_loader else 0)
-    trainer.fit(module, loader, val_loader, ckpt_path=opts.ckpt_path)
+    try:
+        trainer.fit(module, loader, val_loader, ckpt_path=opts.ckpt_path)
+    finally:
+        module.non_finite.summary()
     last = save_dir / "checkpoints" / "last.ckpt"
     trainer.save_checkpoint(last)
     log.info("Saved %s at step %d", last, trainer.global_step)
