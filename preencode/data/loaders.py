@@ -4,6 +4,7 @@ loaders (batches of ``(tensor, info)`` samples, :mod:`preencode.data.batches`)."
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import torch
 
@@ -76,12 +77,14 @@ def make_latent_loader(dataset: PreEncodedDataset | LatentShardDataset, *, batch
 
 
 def make_loader(dataset: torch.utils.data.Dataset, *, batch_size: int, num_workers: int, shuffle: bool,
-                drop_last: bool, seed: int = 0) -> torch.utils.data.DataLoader:
-    """A DataLoader with :func:`collate_latents` and a seeded shuffle."""
+                drop_last: bool, seed: int = 0,
+                worker_init_fn: Callable[[int], None] | None = None) -> torch.utils.data.DataLoader:
+    """A DataLoader with :func:`collate_latents` and a seeded shuffle (``worker_init_fn``: run in each worker
+    process, e.g. the training loop's signal policy)."""
     generator = torch.Generator().manual_seed(seed)
     if drop_last and len(dataset) < batch_size:  # type: ignore[arg-type]
         raise DatasetError(f"The dataset has {len(dataset)} samples, fewer than the batch size {batch_size}, "  # type: ignore[arg-type]
                            "so drop_last leaves no batch.", "Lower --batch-size or set \"drop_last\": false.")
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                                        collate_fn=collate_latents, drop_last=drop_last, generator=generator,
-                                       persistent_workers=False, pin_memory=False)
+                                       persistent_workers=False, pin_memory=False, worker_init_fn=worker_init_fn)

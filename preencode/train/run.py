@@ -21,7 +21,7 @@ import torch
 from ..data.config import DatasetConfig, load_dataset_config
 from ..data.loaders import build_pre_encoded_dataset, make_loader
 from ..data.pre_encoded import latent_channels
-from ..errors import CheckpointError, ConfigError, DatasetError, UserError
+from ..errors import CheckpointError, ConfigError, DatasetError, Interrupted, UserError
 from ..models.checkpoint import normalize_keys
 from ..models.diffusion.checkpoint import read_state_dict, select_state
 from ..models.diffusion.config import DiffusionConfig, load_diffusion_config
@@ -30,6 +30,7 @@ from ..models.diffusion.model import ConditionedDiffusionModel
 from .audio_batches import build_audio_dataset
 from .module import REFERENCE_ONLY, DiffusionTrainingModule
 from .options import LOGGERS, PRECISIONS, TrainOptions
+from .stopping import StopAtStepBoundary, StopRequest, TrainingStopped, ignore_in_worker, stop_on_signals
 from .unwrap import read_training_checkpoint
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,13 @@ def train(opts: TrainOptions, callbacks: list[L.Callback] | None = None) -> Path
     Raises:
         UserError (ConfigError, DatasetError, CheckpointError): before any training step.
         TrainingDiverged: the loss or the weights stopped being finite (nothing non-finite is saved).
+        Interrupted: SIGINT or SIGTERM stopped the run at a step boundary, after saving ``last.ckpt``.
     """
+    with stop_on_signals() as request:
+        return _train(opts, callbacks or [], request)
+
+
+def _train(opts: TrainOptions, callbacks: list[L.Callback], request: StopRequest) -> Path:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from .demos import DemoCallback
@@ -231,32 +238,39 @@ def train(opts: TrainOptions, callbacks: list[L.Callback] | None = None) -> Path
     dataset = build_dataset(config, data, opts.seed)
     check_data_matches_model(config, dataset)
     loader = make_loader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers, shuffle=True,
-                         drop_last=data.drop_last, seed=opts.seed)
+                         drop_last=data.drop_last, seed=opts.seed, worker_init_fn=ignore_in_worker)
     val_loader = None
     if val_data is not None and opts.val_dataset_config:
         val_set = build_dataset(config, val_data, opts.seed)
         check_data_matches_model(config, val_set)
         val_loader = make_loader(val_set, batch_size=opts.batch_size, num_workers=opts.num_workers, shuffle=False,
-                                 drop_last=False)
+                                 drop_last=False, worker_init_fn=ignore_in_worker)
     save_dir = Path(opts.save_dir)
+    last = save_dir / "checkpoints" / "last.ckpt"
     all_callbacks: list[L.Callback] = [ModelCheckpoint(
         dirpath=save_dir / "checkpoints", every_n_train_steps=opts.checkpoint_every, save_top_k=-1,
         filename="step_{step:08d}", auto_insert_metric_name=False)]
     if training.demo is not None:
         seconds = (config.sample_size or config.min_input_length) / config.sample_rate
         all_callbacks.append(DemoCallback(training.demo, save_dir / "demos", seconds, seed=opts.seed))
-    all_callbacks += callbacks or []
+    all_callbacks += [*callbacks, StopAtStepBoundary(request, last)]
     trainer = L.Trainer(accelerator="auto", devices=opts.devices, num_nodes=opts.num_nodes, strategy=opts.strategy,
                         precision=opts.precision, accumulate_grad_batches=opts.accum_batches,  # type: ignore[arg-type]
                         gradient_clip_val=opts.gradient_clip_val, max_steps=opts.max_steps or -1, max_epochs=-1,
                         callbacks=all_callbacks, logger=logger, log_every_n_steps=1, default_root_dir=str(save_dir),
                         enable_model_summary=False, num_sanity_val_steps=0,
                         limit_val_batches=1.0 if val_loader else 0)
+    request.graceful = True  # from here on a signal stops at the next step boundary, with a checkpoint
     try:
         trainer.fit(module, loader, val_loader, ckpt_path=opts.ckpt_path)
+    except TrainingStopped as stopped:
+        of = f" of {opts.max_steps}" if opts.max_steps else ""
+        instead = " in place of --pretrained-ckpt-path" if opts.pretrained_ckpt_path else ""
+        raise Interrupted(f"interrupted: step {stopped.step}{of} (saved {stopped.checkpoint})", request.exit_code,
+                          fix=f"re-run the same command with --ckpt-path {stopped.checkpoint}{instead} to resume") \
+            from None
     finally:
         module.non_finite.summary()
-    last = save_dir / "checkpoints" / "last.ckpt"
     trainer.save_checkpoint(last)
     log.info("Saved %s at step %d", last, trainer.global_step)
     return last
