@@ -7,6 +7,7 @@ EndpointConnectionError / ProfileNotFound, ModuleNotFoundError for torch_xla); S
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import subprocess
@@ -56,6 +57,51 @@ def test_disk_full_is_one_line_leaves_no_temporary_and_a_rerun_completes(model_f
         assert ours.keys() == reference.keys()
         for key, (latent, meta) in ours.items():
             assert (latent == reference[key][0]).all() and meta == reference[key][1]
+
+
+class _Disk:
+    """Every byte preencode writes goes through ``AtomicFile.write``: this one holds ``free`` bytes, then fails
+    as a full disk does (``OSError(ENOSPC)`` without a file name)."""
+
+    def __init__(self, free: float) -> None:
+        self.free, self.used = free, 0
+
+    def patch(self, monkeypatch) -> None:
+        from preencode.store.atomic import AtomicFile
+
+        write = AtomicFile.write
+
+        def limited(file: AtomicFile, data: bytes) -> int:
+            if len(data) > self.free - self.used:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.used += len(data)
+            return write(file, data)
+
+        monkeypatch.setattr(AtomicFile, "write", limited)
+
+
+def test_disk_full_simulated_is_one_line_leaves_no_temporary_and_a_rerun_completes(model_files, clips, tmp_path,
+                                                                                    capsys, monkeypatch):
+    """The tmpfs test above without mounting (which needs root): the same failure raised by the writer."""
+    clean = tmp_path / "clean"
+    measure = _Disk(float("inf"))
+    with monkeypatch.context() as patched:
+        measure.patch(patched)
+        assert main(encode_args(model_files, clips[1], clean)) == 0
+    out = tmp_path / "out"
+    args = encode_args(model_files, clips[1], out)
+    disk = _Disk(measure.used // 2)
+    with monkeypatch.context() as patched:
+        disk.patch(patched)
+        assert main(args) == 1
+    assert f"No space left on the device of {out}." in _one_line(capsys)
+    assert [p.name for p in out.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")] == []
+    assert 0 < len(read_output(out)) < 7  # what was written is kept
+    assert main(args) == 0  # space freed
+    ours, reference = read_output(out), read_output(clean)
+    assert ours.keys() == reference.keys()
+    for key, (latent, meta) in ours.items():
+        assert (latent == reference[key][0]).all() and meta == reference[key][1]
 
 
 def test_unwritable_output_is_one_line(model_files, clips, tmp_path, capsys):
