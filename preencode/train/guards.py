@@ -84,7 +84,7 @@ def last_saved_checkpoint(trainer: L.Trainer) -> str | None:
     saved = getattr(trainer.checkpoint_callback, "_last_checkpoint_saved", "")
     if saved and Path(saved).is_file():
         return str(saved)
-    return trainer.ckpt_path
+    return str(trainer.ckpt_path) if trainer.ckpt_path else None
 
 
 def _fix(trainer: L.Trainer) -> str:
