@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from . import __version__, clock
-from .console import setup_logging
+from .console import process_rank, setup_logging
 from .errors import EXIT_INTERRUPTED, EXIT_OK, Interrupted, ReportedError, UsageError
 from .schema import did_you_mean
 
@@ -205,7 +205,8 @@ def guarded(body: Callable[[], int], prog: str, debug: bool = False) -> int:
     try:
         return body()
     except Interrupted as err:  # not an error: what was finished is kept
-        print(f"{prog}: {err}", file=sys.stderr)
+        if process_rank() == 0:  # under DDP every rank stops; one says so
+            print(f"{prog}: {err}", file=sys.stderr)
         return err.exit_code
     except ReportedError as err:
         return report(err, prog, debug)

@@ -130,6 +130,23 @@ def test_interrupt_and_closed_pipe_are_handled_once(capsys):
     assert guarded(closed, "preencode inspect") == 0
 
 
+def test_under_ddp_only_rank_0_says_interrupted(capsys, monkeypatch):
+    """Every rank stops at the same step; rank 1 printed the same 'interrupted' line as rank 0."""
+    from preencode.errors import Interrupted
+
+    def stopped() -> int:
+        raise Interrupted("interrupted: step 7 of 10", 143, fix="re-run with --ckpt-path last.ckpt to resume")
+
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert guarded(stopped, "preencode train") == 143
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert guarded(stopped, "preencode train") == 143
+    assert capsys.readouterr().err == ("preencode train: interrupted: step 7 of 10; re-run with --ckpt-path last.ckpt "
+                                       "to resume\n")
+
+
 def test_unexpected_exceptions_are_not_swallowed():
     def bug() -> int:
         raise ZeroDivisionError
