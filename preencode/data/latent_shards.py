@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,12 @@ class LatentShardDataset(torch.utils.data.IterableDataset):
     # the position of the stream (kept in the main process, copied to the workers when an epoch starts)
 
     def set_epoch(self, epoch: int) -> None:
-        """Start ``epoch`` from its beginning."""
+        """Start ``epoch`` from its beginning; the current epoch is left where it is (Lightning calls this at the
+        start of every epoch, also of one whose position was just restored from a checkpoint)."""
+        if epoch != self.epoch:
+            self._restart(epoch)
+
+    def _restart(self, epoch: int) -> None:
         self.epoch, self.consumed, self.consumed_layout = epoch, {}, None
 
     def set_distributed(self, rank: int, world_size: int) -> None:
@@ -162,7 +168,7 @@ class LatentShardDataset(torch.utils.data.IterableDataset):
         """
         try:
             epoch, consumed, layout = int(state["epoch"]), state["consumed"], state["layout"]
-            self.set_epoch(epoch)
+            self._restart(epoch)
             if state["shards"] != len(self.shards) or state["seed"] != self.seed:
                 log.warning("The saved data position is of another dataset (%s shards, seed %s; now %d, %d): epoch "
                             "%d starts over.", state["shards"], state["seed"], len(self.shards), self.seed, epoch)
@@ -183,11 +189,11 @@ class LatentShardDataset(torch.utils.data.IterableDataset):
             self.consumed = {}
         self.consumed_layout = (world_size, workers)
 
-    def note(self, info: dict) -> None:
-        """Count a sample that reached the training loop (and take its position out of ``info``)."""
-        epoch, unit, position = info.pop(POSITION_KEY)
-        if epoch == self.epoch:
-            self.consumed[unit] = max(self.consumed.get(unit, 0), position + 1)
+    def note(self, positions: list[list[int]]) -> None:
+        """Count samples that reached the training loop, by the positions taken out of their ``info``."""
+        for epoch, unit, position in positions:
+            if epoch == self.epoch:
+                self.consumed[unit] = max(self.consumed.get(unit, 0), position + 1)
 
     # reading (in each worker)
 
@@ -267,6 +273,10 @@ class LatentStreamLoader(torch.utils.data.DataLoader):
         state = loader.state_dict()      # {"epoch", "consumed": {reader: samples delivered}, ...}, JSON-ready
         loader.load_state_dict(state)    # before iterating: the epoch continues where it was left
 
+    A training loop that fetches batches ahead of the step that uses them (Lightning fetches one ahead) sets
+    ``count_on_yield = False`` and calls :meth:`trained` before each step, so that the saved position
+    counts what was trained, not what was fetched (:class:`preencode.train.data_position.StreamPosition`).
+
     Args:
         dataset: the shard dataset.
         batch_size, num_workers, drop_last: as for a DataLoader (``drop_last`` drops each worker's last partial
@@ -278,17 +288,31 @@ class LatentStreamLoader(torch.utils.data.DataLoader):
         super().__init__(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_latents,
                          drop_last=drop_last, persistent_workers=False, pin_memory=False)
         self.stream = dataset
+        self.count_on_yield = True
+        self.fetched: deque[list[list[int]]] = deque()  # the positions of the batches not yet counted
 
     def __iter__(self) -> Iterator[Batch]:  # type: ignore[override]
         stream = self.stream
         stream.begin(*stream.layout(self.num_workers))
+        self.fetched.clear()
         for batch in super().__iter__():
             if batch is None:
                 continue
-            for info in batch.infos:
-                stream.note(info)
+            positions = [info.pop(POSITION_KEY) for info in batch.infos]
+            if self.count_on_yield:
+                stream.note(positions)
+            else:
+                self.fetched.append(positions)
             yield batch
+        # every batch of the epoch was handed out: a position saved from here on is of the next epoch
         stream.set_epoch(stream.epoch + 1)
+        self.fetched.clear()
+
+    def trained(self) -> None:
+        """Count the oldest batch fetched and not yet counted (``count_on_yield`` off) as trained on: the loop
+        trains on batches in the order it fetched them."""
+        if self.fetched:
+            self.stream.note(self.fetched.popleft())
 
     def state_dict(self) -> dict[str, Any]:
         return self.stream.state_dict()

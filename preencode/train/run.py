@@ -19,7 +19,9 @@ import lightning as L
 import torch
 
 from ..data.config import DatasetConfig, load_dataset_config
-from ..data.loaders import build_pre_encoded_dataset, make_loader
+from ..data.latent_shards import LatentShardDataset, shard_latent_channels
+from ..data.loaders import build_latent_dataset, make_latent_loader
+from ..data.loaders import make_loader as make_map_loader
 from ..data.pre_encoded import latent_channels
 from ..errors import CheckpointError, ConfigError, DatasetError, Interrupted, UserError
 from ..models.checkpoint import normalize_keys
@@ -28,6 +30,7 @@ from ..models.diffusion.config import DiffusionConfig, load_diffusion_config
 from ..models.diffusion.factory import build_diffusion_model
 from ..models.diffusion.model import ConditionedDiffusionModel
 from .audio_batches import build_audio_dataset
+from .data_position import StreamPosition
 from .module import REFERENCE_ONLY, DiffusionTrainingModule
 from .options import LOGGERS, PRECISIONS, TrainOptions
 from .stopping import StopAtStepBoundary, StopRequest, TrainingStopped, ignore_in_worker, stop_on_signals
@@ -85,10 +88,12 @@ def load_training_config(path: str) -> DiffusionConfig:
 def check_data_kind(model: DiffusionConfig, data: DatasetConfig, source: str) -> None:
     """Raise a DatasetError when latents would feed an audio model or audio a latent one (before any model work)."""
     pre = model.training.pre_encoded if model.training is not None else False
-    if pre and data.dataset_type != "pre_encoded":
+    if pre and not data.holds_latents:
         raise DatasetError(f"The model config sets training.pre_encoded: true but {source} has dataset_type "
-                           f"{data.dataset_type!r}.", "Use a pre_encoded dataset config, or set pre_encoded: false.")
-    if not pre and data.dataset_type == "pre_encoded":
+                           f"{data.dataset_type!r} without \"pre_encoded\": true.",
+                           "Use a pre_encoded dataset config (or wds/s3 with \"pre_encoded\": true), or set "
+                           "pre_encoded: false.")
+    if not pre and data.holds_latents:
         raise DatasetError(f"{source} is pre_encoded but the model config sets training.pre_encoded: false "
                            "(it would encode latents again).", "Set \"pre_encoded\": true in the training section.")
 
@@ -96,21 +101,34 @@ def check_data_kind(model: DiffusionConfig, data: DatasetConfig, source: str) ->
 def check_data_matches_model(model: DiffusionConfig, dataset: torch.utils.data.Dataset) -> None:
     """Raise a DatasetError when the stored latents' channels differ from the model's io_channels."""
     if model.training is not None and model.training.pre_encoded:
-        found = latent_channels(dataset)  # type: ignore[arg-type]
+        found = (shard_latent_channels(dataset) if isinstance(dataset, LatentShardDataset)
+                 else latent_channels(dataset))  # type: ignore[arg-type]
         if found is not None and found[0] != model.io_channels:
             raise DatasetError(f"The pre-encoded latents have {found[0]} channels ({found[1]}) but the model's "
                                f"io_channels is {model.io_channels}.",
                                "Pre-encode with the model's pretransform, or fix io_channels in the model config.")
 
 
-def build_dataset(model: DiffusionConfig, data: DatasetConfig, seed: int) -> torch.utils.data.Dataset:
-    if data.dataset_type == "pre_encoded":
+def build_dataset(model: DiffusionConfig, data: DatasetConfig, seed: int,
+                  shuffle: bool = True) -> torch.utils.data.Dataset:
+    """The dataset of ``data``: latents (loose files, or shards in folders or S3, streamed) or audio."""
+    if data.holds_latents:
         ratio = model.pretransform.autoencoder.downsampling_ratio if model.pretransform is not None else 1
-        return build_pre_encoded_dataset(data, seconds_per_frame=ratio / model.sample_rate, seed=seed)
+        return build_latent_dataset(data, seconds_per_frame=ratio / model.sample_rate, seed=seed, shuffle=shuffle)
     if model.sample_size is None:
         raise UserError("On-the-fly encoding needs sample_size in the model config.", "Add \"sample_size\".")
     channels = model.audio_channels or (model.pretransform.autoencoder.io_channels if model.pretransform else 2)
     return build_audio_dataset(data, model.sample_rate, model.sample_size, channels, seed=seed)
+
+
+def make_loader(dataset: torch.utils.data.Dataset, *, batch_size: int, num_workers: int, shuffle: bool,
+                drop_last: bool, seed: int = 0) -> torch.utils.data.DataLoader:
+    """The loader of :func:`build_dataset`'s dataset; shards get a resumable stream loader."""
+    if isinstance(dataset, LatentShardDataset):
+        return make_latent_loader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=shuffle,
+                                  drop_last=drop_last, seed=seed)
+    return make_map_loader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=shuffle,
+                           drop_last=drop_last, seed=seed)
 
 
 def load_weights(model: ConditionedDiffusionModel, pretrained: str | None, pretransform: str | None) -> None:
@@ -241,7 +259,7 @@ def _train(opts: TrainOptions, callbacks: list[L.Callback], request: StopRequest
                          drop_last=data.drop_last, seed=opts.seed, worker_init_fn=ignore_in_worker)
     val_loader = None
     if val_data is not None and opts.val_dataset_config:
-        val_set = build_dataset(config, val_data, opts.seed)
+        val_set = build_dataset(config, val_data, opts.seed, shuffle=False)
         check_data_matches_model(config, val_set)
         val_loader = make_loader(val_set, batch_size=opts.batch_size, num_workers=opts.num_workers, shuffle=False,
                                  drop_last=False, worker_init_fn=ignore_in_worker)
@@ -249,7 +267,7 @@ def _train(opts: TrainOptions, callbacks: list[L.Callback], request: StopRequest
     last = save_dir / "checkpoints" / "last.ckpt"
     all_callbacks: list[L.Callback] = [ModelCheckpoint(
         dirpath=save_dir / "checkpoints", every_n_train_steps=opts.checkpoint_every, save_top_k=-1,
-        filename="step_{step:08d}", auto_insert_metric_name=False)]
+        filename="step_{step:08d}", auto_insert_metric_name=False), StreamPosition(loader)]
     if training.demo is not None:
         seconds = (config.sample_size or config.min_input_length) / config.sample_rate
         all_callbacks.append(DemoCallback(training.demo, save_dir / "demos", seconds, seed=opts.seed))
