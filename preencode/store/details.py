@@ -258,7 +258,7 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return out
 
 
-def check_compatible(output: Path, new: dict[str, Any]) -> bool:
+def check_compatible(output: StorePath, new: dict[str, Any]) -> bool:
     """Raise when ``output`` holds a run with other settings; returns True when it holds this run's.
 
     Raises:

@@ -50,13 +50,18 @@ class ShardWriter:
         shard_size: samples per shard.
         shard_bytes: optional limit on a shard's payload bytes (the shard closes after the sample
             that reaches it).
+        taken: the numbers of the rank's committed shards when they are not in ``rank_dir`` (S3 output: the
+            folder is a spool, see :mod:`preencode.store.s3_output`).
     """
 
-    def __init__(self, rank_dir: Path, shard_size: int, shard_bytes: int | None = None) -> None:
+    def __init__(self, rank_dir: Path, shard_size: int, shard_bytes: int | None = None,
+                 taken: set[int] | None = None) -> None:
         self.rank_dir = rank_dir
         self.shard_size, self.shard_bytes = shard_size, shard_bytes
         rank_dir.mkdir(parents=True, exist_ok=True)
-        self.taken = {n for n in map(shard_number, os.listdir(rank_dir)) if n is not None}
+        if taken is None:
+            taken = {n for n in map(shard_number, os.listdir(rank_dir)) if n is not None}
+        self.taken = set(taken)
         self.number: int | None = None  # of the open shard
         self.file: AtomicFile | None = None
         self.tar: tarfile.TarFile | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from ...models.checkpoint import file_sha256
 from ...models.config import AutoencoderConfig, parse_autoencoder_config
 from ...schema import load_json
 from ...store.details import build_details
+from ...store.objects import StorePath, is_s3_url
 from .limits import cap_workers, check_window_memory
 from .options import EncodeOptions
 from .output import check_output_location
+from .remote import RemoteOutput, check_remote_location
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,12 @@ class Job:
     out_dtype: str
     resuming: bool = False  # set when the output is claimed (see output.claim_output)
     run_token: str | None = None  # rank 0's lock token, checked by the other ranks
+    remote: RemoteOutput | None = None  # an S3 output; ``output`` is then this process's local spool folder
+
+    @property
+    def where(self) -> StorePath:
+        """Where the output is: the S3 prefix, or the folder."""
+        return self.remote.root if self.remote is not None else self.output
 
 
 _UNSUPPORTED_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
@@ -155,8 +164,13 @@ def validate(opts: EncodeOptions) -> Job:
     ckpt = Path(ckpt_path)
     if not ckpt.is_file():
         raise UserError(f"Checkpoint not found: {ckpt}.", "Check --ckpt-path.")
-    check_output_location(opts.output_path, input_roots(dataset_config))
-    output = Path(opts.output_path)
+    remote = None
+    if is_s3_url(opts.output_path):
+        remote = check_remote_location(opts.output_path, opts.output_format, input_roots(dataset_config))
+        output = Path(tempfile.gettempdir())  # replaced by the spool folder when the prefix is claimed
+    else:
+        check_output_location(opts.output_path, input_roots(dataset_config))
+        output = Path(opts.output_path)
 
     out_dtype = "float16" if opts.model_half else "float32"
     latent = {
@@ -176,4 +190,4 @@ def validate(opts: EncodeOptions) -> Job:
             "drop_silence": opts.drop_silence}
     details = build_details(model_config=raw_model, dataset_config=dataset_config.raw, sample_size=opts.sample_size,
                             args=opts.to_json(), checkpoint_sha256=file_sha256(ckpt), latent=latent, mode=mode)
-    return Job(opts, model_config, dataset_config, output, details, out_dtype)
+    return Job(opts, model_config, dataset_config, output, details, out_dtype, remote=remote)

@@ -75,13 +75,13 @@ def encode(opts: EncodeOptions) -> int:
         left = summary["inputs"] - summary["complete"] - summary["failed"] - summary["rejected"]
         print(f"Stopped early: every window of the first {EARLY_BATCHES} batches encoded to NaN or Inf, so the "
               f"checkpoint {opts.ckpt_path} most likely holds NaN/Inf weights (or the model overflows in float16). "
-              f"Nothing non-finite was written (see {job.output / FAILURES}); {left} input(s) were not tried. "
+              f"Nothing non-finite was written (see {job.where / FAILURES}); {left} input(s) were not tried. "
               "With a fixed checkpoint, re-run with --overwrite.", file=sys.stderr)
         return EXIT_PARTIAL
     if stopped:
         raise Interrupted(f"interrupted: {summary['complete']} of {summary['inputs']} encoded", stop.exit_code)
     if summary["failed"]:
-        print(f"{summary['failed']} input(s) failed; see {job.output / FAILURES}", file=sys.stderr)
+        print(f"{summary['failed']} input(s) failed; see {job.where / FAILURES}", file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
 
@@ -90,13 +90,16 @@ def _encode(opts: EncodeOptions, stop: StopFlag) -> tuple[dict, Job]:
     from ...store.lock import refuse_if_locked
     from .launch import launched_as_rank_zero
 
-    if launched_as_rank_zero():  # a second run is refused at once, before torch is even imported
+    remote = opts.output_path.startswith("s3://")
+    if launched_as_rank_zero() and not remote:  # a second run is refused at once, before torch is even imported
         refuse_if_locked(Path(opts.output_path))
     from .job import check_lightning, validate
     from .output import claim_output
+    from .remote import claim_remote_output
 
     job = validate(opts)  # configs, flags, checkpoint, output folder: before any model or data work
-    with claim_output(job) as job:  # the lock and details.json, before any model or data work too
+    claim = claim_remote_output if job.remote is not None else claim_output
+    with claim(job) as job:  # the lock and details.json, before any model or data work too
         from ...data.plan import build_plan
         from .pending import finished_summary, pending_count, scan_output
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from ... import clock
 from ...errors import UserError
 from ...store.logs import manifest_line, read_manifest
+from ...store.objects import StorePath
 from ...store.resume import DoneScan, Expected, scan_done
+from ...store.s3_output import remote_shard_summary
 from ...store.shards import shard_summary
 from .job import Job
 from .progress import run_times
@@ -28,7 +29,7 @@ def manifest_lines(items: list[Any]) -> list[str]:
     return [manifest_line(it.id, it.path, it.input_fingerprint()) for it in items]
 
 
-def check_manifest(output: Path, lines: list[str]) -> None:
+def check_manifest(output: StorePath, lines: list[str]) -> None:
     old = read_manifest(output)
     if old is not None and old != lines:
         changed = sum(1 for a, b in zip(old, lines, strict=False) if a != b) + abs(len(old) - len(lines))
@@ -50,6 +51,10 @@ def scan_output(job: Job) -> DoneScan | None:
     """What a resume may skip in the job's output, each sample checked cheaply (None for a new output)."""
     if not job.resuming or job.options.overwrite:
         return None
+    if job.remote is not None:
+        from .remote import remote_done
+
+        return remote_done(job)[0]
     return scan_done(job.output, Expected.from_details(job.details))
 
 
@@ -71,18 +76,19 @@ def finished_summary(job: Job, plan: Any, scan: DoneScan | None) -> dict[str, An
     """
     if not job.resuming or job.options.overwrite or plan.failures:  # scan failures are logged by a run
         return None
-    check_manifest(job.output, [line.rstrip("\n") for line in manifest_lines(plan.items)])
+    check_manifest(job.where, [line.rstrip("\n") for line in manifest_lines(plan.items)])
     if scan is None or scan.damaged or pending_count(plan, scan):
         return None
-    log.info("Nothing left to encode: all %d inputs of %s are done.", len(plan.items), job.output)
+    log.info("Nothing left to encode: all %d inputs of %s are done.", len(plan.items), job.where)
     if _global_rank() != 0:
         return {}
     summary: dict[str, Any] = {
-        "output": str(job.output), "inputs": len(plan.items), "encoded": 0, "skipped": len(plan.items),
+        "output": str(job.where), "inputs": len(plan.items), "encoded": 0, "skipped": len(plan.items),
         "failed": 0, "rejected": 0, "complete": len(plan.items), "audio_seconds": 0.0,
         "audio_hours": 0.0, "damaged": [],
     }
     if job.options.output_format == "wds":
-        summary.update(shard_summary(job.output))  # rewrites the shard list only if a kill left it stale
+        # rewrites the shard list only if a kill left it stale
+        summary.update(remote_shard_summary(job.remote.root) if job.remote is not None else shard_summary(job.output))
     summary.update(run_times(clock.command_start(), None, None, time.monotonic(), 0.0))
     return summary

@@ -18,7 +18,9 @@ from ...store.layout import clean_leftovers, done_indices
 from ...store.lock import check_run_lock
 from ...store.logs import read_jsonl, read_manifest, write_jsonl, write_manifest
 from ...store.names import FAILURES, REJECTED
+from ...store.objects import StorePath
 from ...store.resume import Expected, remove_damaged, scan_done
+from ...store.s3_output import remote_shard_summary
 from ...store.shards import shard_summary
 from ...store.writer import SampleWriter, open_writer
 from .job import Job, parse_devices
@@ -26,6 +28,8 @@ from .loader import EncodeDataModule, FullLengthDataModule
 from .module import EncodeModule, EncodeSettings
 from .pending import check_manifest, manifest_lines
 from .progress import run_times
+from .remote import check_lock as check_remote_lock
+from .remote import open_remote_writer, prepare_remote, remote_done
 from .sink import RankStats, WriteCallback
 from .speed import prepare_model
 from .stopping import EncodingStopped, StopFlag
@@ -71,17 +75,25 @@ class _Preparer:
             raise DatasetError("The ranks found different inputs (a file changed, appeared or vanished while "
                                "they started, or the dataset paths differ between nodes).",
                                "Make the inputs identical on every node and re-run.")
-        problem = None if rank0 else check_run_lock(out, answers[0][1] or "")
+        token = answers[0][1] or ""
+        problem = None
+        if not rank0:
+            problem = check_remote_lock(self.job, token) if self.job.remote else check_run_lock(out, token)
         problems = [p for p in _gather(problem) if p]
         if problems:
             raise ResourceError(f"{problems[0]}.", "Start one run per output folder, on a folder every rank shares.")
         found: tuple[set[int], list[str]] | None = None
         if rank0:
-            clean_leftovers(out)
-            if read_manifest(out) is None:
-                write_manifest(out, self.manifest)
-            scan = scan_done(out, Expected.from_details(self.job.details))
-            remove_damaged(scan)
+            where = self.job.where
+            if self.job.remote is None:
+                clean_leftovers(out)
+            if read_manifest(where) is None:
+                write_manifest(where, self.manifest)
+            if self.job.remote is not None:
+                scan = prepare_remote(self.job)
+            else:
+                scan = scan_done(out, Expected.from_details(self.job.details))
+                remove_damaged(scan)
             found = (scan.done, scan.damaged)
         done, self.damaged = _broadcast(found)
         datamodule.pending = [i for i in range(self.n_items) if i not in done]
@@ -99,7 +111,7 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
     started = clock.command_start()
     manifest = [line.rstrip("\n") for line in manifest_lines(plan.items)]
     if job.resuming and not opts.overwrite:
-        check_manifest(job.output, manifest)
+        check_manifest(job.where, manifest)
     model, pre_bottleneck_fn = prepare_model(job, model, windows)
     settings = EncodeSettings(posterior=opts.posterior, seed=opts.seed, is_discrete=opts.is_discrete,
                               store_std=opts.store_std, out_dtype=job.out_dtype)
@@ -110,6 +122,8 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
                             make_batches=make_batches, on_setup=lambda t: preparer(t, datamodule))
 
     def make_writer(rank_dir: Path) -> SampleWriter:
+        if job.remote is not None:
+            return open_remote_writer(job, rank_dir)
         return open_writer(opts.output_format, rank_dir, shard_size=opts.shard_size, shard_bytes=opts.shard_bytes)
 
     writer = WriteCallback(job.output, job.model_config.sample_rate, opts.progress, make_writer, stop)
@@ -148,9 +162,12 @@ def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, make_batches
 
 
 def _finish(job: Job, plan: Any, skipped: int, stats: list[RankStats]) -> dict[str, Any]:
-    out = job.output
-    clean_leftovers(out)
-    done = done_indices(out)
+    out = job.where
+    if job.remote is not None:
+        done = remote_done(job)[0].done  # reads only the shards this run wrote
+    else:
+        clean_leftovers(job.output)
+        done = done_indices(job.output)
     attempted = {i for s in stats for i in s.attempted}
     failures = [f for s in stats for f in s.failures] + [f.to_dict() for f in plan.failures]
     failures = _merge_log(out / FAILURES, failures, done, attempted)
@@ -161,12 +178,14 @@ def _finish(job: Job, plan: Any, skipped: int, stats: list[RankStats]) -> dict[s
         "skipped": skipped, "failed": len(failures), "rejected": len(rejected), "complete": len(done),
         "audio_seconds": seconds, "audio_hours": seconds / 3600,
     }
-    if job.options.output_format == "wds":
-        summary.update(shard_summary(out))
+    if job.remote is not None:
+        summary.update(remote_shard_summary(job.remote.root))
+    elif job.options.output_format == "wds":
+        summary.update(shard_summary(job.output))
     return summary
 
 
-def _merge_log(path: Path, new: list[dict], done: set[int], attempted: set[int]) -> list[dict]:
+def _merge_log(path: StorePath, new: list[dict], done: set[int], attempted: set[int]) -> list[dict]:
     """Rewrite a failure/rejection log: this run's records, plus earlier records of inputs that are still
     not done and were not retried in this run (e.g. beyond ``--limit-batches``). Scan records (no index)
     are redone by every run."""

@@ -14,6 +14,7 @@ from typing import Any
 import lightning.pytorch as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from ...errors import StorageError
 from ...store.sample import EncodedSample
 from ...store.writer import NpyWriter, SampleWriter
 from .module import EncodedBatch
@@ -33,7 +34,7 @@ class BackgroundWriter:
     def __init__(self, writer: SampleWriter, max_pending: int = 64) -> None:
         self.writer = writer
         self.queue: queue.Queue[EncodedSample | None] = queue.Queue(maxsize=max_pending)
-        self.error: BaseException | None = None
+        self.error: OSError | StorageError | None = None
         self.written = 0
         self.thread = threading.Thread(target=self._run, name="preencode-writer", daemon=True)
         self.thread.start()
@@ -48,7 +49,7 @@ class BackgroundWriter:
             try:
                 self.writer.write(item)
                 self.written += 1
-            except OSError as err:  # disk full, permissions: stop and report
+            except (OSError, StorageError) as err:  # disk full, permissions, S3 unreachable: stop and report
                 self.error = err
 
     def put(self, sample: EncodedSample) -> None:
@@ -149,7 +150,7 @@ class WriteCallback(BasePredictionWriter):
         """Keep what was encoded: write the queued samples and commit the open shard (its records are whole)."""
         try:
             self._close()
-        except OSError as err:
+        except (OSError, StorageError) as err:
             if isinstance(exception, EncodingStopped):
                 exception.write_error = err
             # otherwise the exception that stopped the loop is the one to report

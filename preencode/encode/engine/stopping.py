@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from ...errors import Interrupted
+from ...errors import Interrupted, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class EncodingStopped(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.write_error: OSError | None = None  # met while writing what was encoded before stopping
+        self.write_error: OSError | StorageError | None = None  # met while writing what was encoded before stopping
 
 
 @dataclass

@@ -1,0 +1,119 @@
+"""Encoding into S3 (moto's real server on 127.0.0.1): shards uploaded as they complete, two processes, a run
+killed and resumed giving what an uninterrupted local run gives, ownership and the lock object."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from preencode.cli import main
+from preencode.errors import ResourceError, UserError
+from preencode.store.objects import ObjectPath
+from preencode.store.reader import iter_records, open_tree
+from preencode.store.s3_output import acquire_remote_lock, check_remote_ownership, check_remote_run_lock
+from tests.encode_setup import dataset_config, encode_args, write_clips
+from tests.s3_server import client, keys
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _run(argv: list[str], **kwargs) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "preencode", *argv], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 300) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out
+    return out
+
+
+def _contents(root: str | Path) -> dict[str, tuple[bytes, bytes]]:
+    """{id: (latent bytes, metadata bytes)} of a tree, each id once."""
+    found: dict[str, tuple[bytes, bytes]] = {}
+    for record in iter_records(open_tree(root), on_shard_error=pytest.fail):
+        assert record.id not in found, f"duplicate id {record.id}"
+        found[record.id] = (record.read_bytes(".npy"), record.read_bytes(".json"))
+    return found
+
+
+def test_two_processes_killed_and_resumed_write_what_one_local_run_writes(model_files, tmp_path, s3_bucket,
+                                                                          aws_env, capsys):
+    folder = tmp_path / "audio"
+    write_clips(folder, [200 + 37 * i for i in range(24)])
+    cfg = dataset_config(tmp_path, folder)
+    url = f"s3://{s3_bucket}/runs/enc"
+    common = ("--output-format", "wds", "--shard-size", "2", "--posterior", "mean", "--batch-size", "1")
+    args = encode_args(model_files, cfg, url, *common, "--devices", "2", "--strategy", "ddp")
+    proc = _run(args, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and sum(k.endswith(".tar") for k in keys(aws_env, s3_bucket)) < 2:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    out, _ = proc.communicate()
+    shards = [k for k in keys(aws_env, s3_bucket) if k.endswith(".tar")]
+    assert 2 <= len(shards) < 12, out
+    assert f"runs/enc/preencode.lock" in keys(aws_env, s3_bucket)  # the killed run's lock, taken over below
+    out = _finish(_run(args))
+    assert "Taking over the lock" in out and "skipped" in out
+    local = tmp_path / "local"
+    _finish(_run(encode_args(model_files, cfg, local, *common)))
+    remote, here = _contents(url), _contents(local)
+    assert sorted(remote) == sorted(here) and len(here) == 24
+    assert remote == here  # same ids, same bytes
+    names = keys(aws_env, s3_bucket, "runs/enc/")
+    assert {n.split("/", 2)[2] for n in names if "/" not in n.split("/", 2)[2]} == {
+        "details.json", "manifest.jsonl", "failures.jsonl", "shards.txt"}  # the lock is gone
+    assert {n.split("/")[2] for n in names if n.endswith(".tar")} == {"0", "1"}  # each rank its own prefix
+    listed = ObjectPath(f"{url}/shards.txt").read_text().split()
+    assert sorted(listed) == sorted(n.split("/", 2)[2] for n in names if n.endswith(".tar"))
+    capsys.readouterr()
+    assert main(["verify", url]) == 0
+    assert capsys.readouterr().out.startswith(f"OK: 24 latents in {url} verified")
+    assert "24 skipped" in _finish(_run(args[:args.index("--devices")]))  # done: nothing encoded again
+
+
+def test_loose_files_in_s3_are_refused_with_the_reason(model_files, tmp_path, s3_bucket, capsys):
+    write_clips(tmp_path / "audio", [300])
+    args = encode_args(model_files, dataset_config(tmp_path, tmp_path / "audio"), f"s3://{s3_bucket}/x")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "needs --output-format wds" in err and "one request per file" in err
+    assert keys(os.environ["AWS_ENDPOINT_URL"], s3_bucket) == []
+
+
+def test_a_prefix_with_objects_of_someone_else_is_refused_and_left_alone(s3_bucket, aws_env):
+    s3 = client(aws_env)
+    s3.put_object(Bucket=s3_bucket, Key="mine/notes.txt", Body=b"keep me")
+    with pytest.raises(UserError, match=r"did not write \(e\.g\. notes\.txt\)"):
+        check_remote_ownership(ObjectPath(f"s3://{s3_bucket}/mine"))
+    assert keys(aws_env, s3_bucket) == ["mine/notes.txt"]
+
+
+def test_the_lock_object_admits_one_run_and_is_taken_over_from_a_dead_one(s3_bucket, aws_env):
+    root = ObjectPath(f"s3://{s3_bucket}/out")
+    lock = acquire_remote_lock(root)
+    assert check_remote_run_lock(root, lock.info.token) is None
+    with pytest.raises(ResourceError, match="being written by another run"):
+        acquire_remote_lock(root)  # this process is alive: its lock holds
+    assert "names another run" in (check_remote_run_lock(root, "other") or "")
+    lock.release()
+    assert keys(aws_env, s3_bucket) == []
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    for host, taken in ((socket.gethostname(), True), ("another-node", False)):
+        record = {"pid": int(dead.stdout), "host": host, "started": "then", "command": "encode", "token": "old"}
+        (root / "preencode.lock").write_text(json.dumps(record))
+        if taken:
+            assert acquire_remote_lock(root).info.token != "old"
+        else:
+            with pytest.raises(ResourceError, match="another-node"):
+                acquire_remote_lock(root)
