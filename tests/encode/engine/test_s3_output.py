@@ -1,12 +1,10 @@
-"""Encoding into S3 (moto's real server on 127.0.0.1): shards uploaded as they complete, two processes, a run
-killed and resumed giving what an uninterrupted local run gives, ownership and the lock object."""
+"""Encoding into S3 (moto's real server on 127.0.0.1): two processes, a run killed and resumed giving what an
+uninterrupted local run gives; loose files refused. The store's parts: tests/store/test_s3_output.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +13,10 @@ from pathlib import Path
 import pytest
 
 from preencode.cli import main
-from preencode.errors import ResourceError, UserError
 from preencode.store.objects import ObjectPath
 from preencode.store.reader import iter_records, open_tree
-from preencode.store.s3_output import acquire_remote_lock, check_remote_ownership, check_remote_run_lock
 from tests.encode_setup import dataset_config, encode_args, write_clips
-from tests.s3_server import client, keys
+from tests.s3_server import keys
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -97,29 +93,20 @@ def test_loose_files_in_s3_are_refused_with_the_reason(model_files, tmp_path, s3
     assert keys(os.environ["AWS_ENDPOINT_URL"], s3_bucket) == []
 
 
-def test_a_prefix_with_objects_of_someone_else_is_refused_and_left_alone(s3_bucket, aws_env):
-    s3 = client(aws_env)
-    s3.put_object(Bucket=s3_bucket, Key="mine/notes.txt", Body=b"keep me")
-    with pytest.raises(UserError, match=r"did not write \(e\.g\. notes\.txt\)"):
-        check_remote_ownership(ObjectPath(f"s3://{s3_bucket}/mine"))
-    assert keys(aws_env, s3_bucket) == ["mine/notes.txt"]
+def test_an_upload_that_fails_in_the_writer_thread_reaches_the_run():
+    from preencode.encode.engine.sink import BackgroundWriter
+    from preencode.errors import StorageError
 
+    class Unreachable:
+        def write(self, sample):
+            raise StorageError("Cannot write s3://b/out/0/shard-000000.tar: gave up after 5 attempts.")
 
-def test_the_lock_object_admits_one_run_and_is_taken_over_from_a_dead_one(s3_bucket, aws_env):
-    root = ObjectPath(f"s3://{s3_bucket}/out")
-    lock = acquire_remote_lock(root)
-    assert check_remote_run_lock(root, lock.info.token) is None
-    with pytest.raises(ResourceError, match="being written by another run"):
-        acquire_remote_lock(root)  # this process is alive: its lock holds
-    assert "names another run" in (check_remote_run_lock(root, "other") or "")
-    lock.release()
-    assert keys(aws_env, s3_bucket) == []
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    for host, taken in ((socket.gethostname(), True), ("another-node", False)):
-        record = {"pid": int(dead.stdout), "host": host, "started": "then", "command": "encode", "token": "old"}
-        (root / "preencode.lock").write_text(json.dumps(record))
-        if taken:
-            assert acquire_remote_lock(root).info.token != "old"
-        else:
-            with pytest.raises(ResourceError, match="another-node"):
-                acquire_remote_lock(root)
+        def close(self):
+            raise AssertionError("a writer that failed is not closed (its open shard is not committed)")
+
+    background = BackgroundWriter(Unreachable(), max_pending=1)
+    background.put(object())
+    with pytest.raises(StorageError, match="gave up"):
+        for _ in range(3):  # the thread's error comes back at the next put, or at close
+            background.put(object())
+        background.close()
