@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,7 +62,9 @@ def encode(opts: EncodeOptions) -> int:
         try:
             summary, job = _encode(opts, stop)
         except OSError as err:  # what is left unhandled is the environment's: disk, permissions
-            raise storage_error(err, Path(opts.output_path)) from err
+            # an S3 output's local files are its spool folders
+            local = Path(tempfile.gettempdir()) if opts.output_path.startswith("s3://") else Path(opts.output_path)
+            raise storage_error(err, local) from err
     if not summary:  # ranks other than 0
         return EXIT_OK
     print(format_summary(summary), file=sys.stderr)

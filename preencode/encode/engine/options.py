@@ -67,7 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     spec.add_argument("--model-half", action="store_true", help="half precision weights (float16 on CUDA; "
                       "computed in float32 on CPU) and float16 latents on disk")
     spec.add_argument("--dataset-config", required=True, help="path to the dataset config (JSON)")
-    spec.add_argument("--output-path", required=True, help="output folder")
+    spec.add_argument("--output-path", required=True,
+                      help="output folder, or s3://bucket/prefix (with --output-format wds)")
     spec.add_argument("--batch-size", type=positive_int, default=1, help="windows per batch")
     spec.add_argument("--sample-size", type=positive_int, default=DEFAULT_SAMPLE_SIZE,
                       help="audio samples to pad/crop each window to (a multiple of the downsampling ratio)")
