@@ -117,3 +117,24 @@ def test_the_lock_object_admits_one_run_and_is_taken_over_from_a_dead_one(s3_buc
         else:
             with pytest.raises(ResourceError, match="another-node"):
                 acquire_remote_lock(root)
+
+
+def test_without_conditional_writes_the_lock_is_checked_then_written(s3_bucket, aws_env, monkeypatch, caplog):
+    from botocore.exceptions import ClientError
+
+    real = ObjectPath._s3
+
+    def no_conditions(self, what, method, missing_ok=True, **kwargs):
+        if "IfNoneMatch" in kwargs:  # as a server that does not implement them answers
+            error = ClientError({"Error": {"Code": "NotImplemented", "Message": "not implemented"}}, "PutObject")
+            raise StorageError(f"Cannot {what} {self}: not implemented.") from error
+        return real(self, what, method, missing_ok, **kwargs)
+
+    monkeypatch.setattr(ObjectPath, "_s3", no_conditions)
+    root = ObjectPath(f"s3://{s3_bucket}/out")
+    lock = acquire_remote_lock(root)
+    assert "does not support conditional writes" in caplog.text
+    with pytest.raises(ResourceError, match="being written by another run"):
+        acquire_remote_lock(root)
+    lock.release()
+    assert keys(aws_env, s3_bucket) == []
