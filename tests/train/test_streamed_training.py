@@ -70,3 +70,25 @@ def test_training_streams_shards_from_s3_and_resumes_exactly(tmp_path, s3_bucket
     last = train(_options(tmp_path / "b", data, 5, ckpt_path=str(mid)), callbacks=[resumed])
     assert resumed.steps == full.steps[every:]  # the rest of epoch 0 and epoch 1, as the uninterrupted run
     assert torch.load(last, weights_only=False)["global_step"] == 5
+
+
+def test_a_local_folder_of_shards_is_streamed_and_an_audio_model_refuses_it(tmp_path):
+    from preencode.data.config import parse_dataset_config
+    from preencode.data.latent_shards import LatentShardDataset, LatentStreamLoader
+    from preencode.errors import DatasetError
+    from preencode.train.run import build_dataset, check_data_kind, check_data_matches_model, load_training_config
+    from preencode.train.run import make_loader as make_train_loader
+
+    shards = pack_shards(make_latents(tmp_path / "loose", count=6), tmp_path / "shards", per_shard=4)
+    data = parse_dataset_config({"dataset_type": "wds", "pre_encoded": True, "latent_crop_length": 16,
+                                 "datasets": [{"id": "local", "path": str(shards)}]})
+    model = load_training_config(str(write_json(tmp_path / "model.json", model_config())))
+    check_data_kind(model, data, "data.json")
+    dataset = build_dataset(model, data, seed=0)
+    check_data_matches_model(model, dataset)
+    assert isinstance(dataset, LatentShardDataset) and len(dataset.shards) == 2
+    loader = make_train_loader(dataset, batch_size=2, num_workers=0, shuffle=True, drop_last=True)
+    assert isinstance(loader, LatentStreamLoader) and sum(len(b.infos) for b in loader) == 6
+    audio_model = load_training_config(str(write_json(tmp_path / "audio.json", model_config(pre_encoded=False))))
+    with pytest.raises(DatasetError, match="would encode latents again"):
+        check_data_kind(audio_model, data, "data.json")
