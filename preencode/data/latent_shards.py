@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -284,9 +284,10 @@ class LatentStreamLoader(torch.utils.data.DataLoader):
     """
 
     def __init__(self, dataset: LatentShardDataset, *, batch_size: int, num_workers: int = 0,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, worker_init_fn: Callable[[int], None] | None = None) -> None:
         super().__init__(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_latents,
-                         drop_last=drop_last, persistent_workers=False, pin_memory=False)
+                         drop_last=drop_last, persistent_workers=False, pin_memory=False,
+                         worker_init_fn=worker_init_fn)
         self.stream = dataset
         self.count_on_yield = True
         self.fetched: deque[list[list[int]]] = deque()  # the positions of the batches not yet counted

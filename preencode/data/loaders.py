@@ -67,13 +67,15 @@ def build_latent_dataset(config: DatasetConfig, *, seconds_per_frame: float | No
 
 
 def make_latent_loader(dataset: PreEncodedDataset | LatentShardDataset, *, batch_size: int, num_workers: int,
-                       shuffle: bool, drop_last: bool, seed: int = 0) -> torch.utils.data.DataLoader:
+                       shuffle: bool, drop_last: bool, seed: int = 0,
+                       worker_init_fn: Callable[[int], None] | None = None) -> torch.utils.data.DataLoader:
     """The loader of :func:`build_latent_dataset`'s dataset: :func:`make_loader` for loose files, a resumable
     :class:`LatentStreamLoader` for shards (``shuffle`` is then the dataset's own)."""
     if isinstance(dataset, LatentShardDataset):
-        return LatentStreamLoader(dataset, batch_size=batch_size, num_workers=num_workers, drop_last=drop_last)
+        return LatentStreamLoader(dataset, batch_size=batch_size, num_workers=num_workers, drop_last=drop_last,
+                                  worker_init_fn=worker_init_fn)
     return make_loader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=shuffle,
-                       drop_last=drop_last, seed=seed)
+                       drop_last=drop_last, seed=seed, worker_init_fn=worker_init_fn)
 
 
 def make_loader(dataset: torch.utils.data.Dataset, *, batch_size: int, num_workers: int, shuffle: bool,

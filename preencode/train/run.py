@@ -12,6 +12,7 @@ stable-audio-tools'): step, optimiser, scheduler, EMA and the timestep sampler's
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +123,15 @@ def build_dataset(model: DiffusionConfig, data: DatasetConfig, seed: int,
 
 
 def make_loader(dataset: torch.utils.data.Dataset, *, batch_size: int, num_workers: int, shuffle: bool,
-                drop_last: bool, seed: int = 0) -> torch.utils.data.DataLoader:
-    """The loader of :func:`build_dataset`'s dataset; shards get a resumable stream loader."""
+                drop_last: bool, seed: int = 0,
+                worker_init_fn: Callable[[int], None] | None = None) -> torch.utils.data.DataLoader:
+    """The loader of :func:`build_dataset`'s dataset; shards get a resumable stream loader. ``worker_init_fn``
+    runs in each loader worker (the training loop's signal policy)."""
     if isinstance(dataset, LatentShardDataset):
         return make_latent_loader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=shuffle,
-                                  drop_last=drop_last, seed=seed)
+                                  drop_last=drop_last, seed=seed, worker_init_fn=worker_init_fn)
     return make_map_loader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=shuffle,
-                           drop_last=drop_last, seed=seed)
+                           drop_last=drop_last, seed=seed, worker_init_fn=worker_init_fn)
 
 
 def load_weights(model: ConditionedDiffusionModel, pretrained: str | None, pretransform: str | None) -> None:
