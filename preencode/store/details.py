@@ -1,8 +1,13 @@
 """The details file of an output tree: what made it, read once, its format version checked.
 
 Ours holds ``format_version``, the model and dataset config CONTENTS, ``sample_size``, the checkpoint's
-SHA-256, a ``latent`` section and the run's arguments; a re-run must match it to resume
-(:func:`check_compatible`). stable-audio-tools' holds no ``format_version`` and the config file PATHS; it is
+SHA-256, a ``latent`` section and the last run's arguments; a re-run must match it to resume
+(:func:`check_compatible`). ``runs`` lists every run of the output, oldest first (run ``n`` is ``runs[n - 1]``,
+the number the manifest's entries name): ``started`` (UTC, ISO 8601), ``args``, and once it ends ``finished``
+and ``counts`` (encoded, skipped, failed, rejected; with ``--update`` also added, changed, vanished, pruned).
+Files written before runs were kept have no ``runs``; their first recorded run is run 2 (``runs[0]`` then
+stands for the earlier runs, with ``started`` null). The list is an addition readers may ignore: the format
+version did not change. stable-audio-tools' holds no ``format_version`` and the config file PATHS; it is
 still read (:attr:`Details.is_reference`). A ``format_version`` this version does not read is refused.
 """
 
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +86,8 @@ class Details:
             if key == "skip_padding":  # the flag is --no-skip-padding
                 words += [] if value else ["--no-skip-padding"]
                 continue
-            if key in ("overwrite", "limit_batches", "summary_json") or value is None or value is False:
+            if key in ("overwrite", "update", "prune", "limit_batches", "summary_json") or value is None \
+                    or value is False:
                 continue
             flag = "--" + key.replace("_", "-")
             words += [flag] if value is True else [flag, str(output if key == "output_path" else value)]
@@ -107,6 +114,35 @@ def build_details(*, model_config: dict, dataset_config: dict, sample_size: int,
         "mode": mode,
         "args": args,
     }
+
+
+RUNS = "runs"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def with_new_run(old: dict[str, Any] | None, new: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """``new`` details carrying the ``runs`` of the ``old`` ones (None: a new output) plus this run's entry, and
+    this run's number."""
+    runs: list[Any] = []
+    if old is not None:
+        stored = old.get(RUNS)
+        runs = list(stored) if isinstance(stored, list) else [{"started": None, "args": old.get("args")}]
+    runs.append({"started": utc_now(), "args": new.get("args")})
+    return {**new, RUNS: runs}, len(runs)
+
+
+def record_run_end(output: StorePath, run: int, counts: dict[str, Any]) -> None:
+    """Note in ``details.json`` that run ``run`` ended, with its ``counts`` (nothing when the run is not listed)."""
+    details = read_details(output)
+    runs = details.data.get(RUNS)
+    if details.problems or not isinstance(runs, list) or not 1 <= run <= len(runs) or not isinstance(runs[run - 1],
+                                                                                                    dict):
+        return
+    runs[run - 1] = {**runs[run - 1], "finished": utc_now(), "counts": counts}
+    write_details(output, details.data)
 
 
 def write_details(output: StorePath, details: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from ...store.details import build_details
 from .limits import cap_workers, check_window_memory
 from .options import EncodeOptions
 from .output import check_output_location
+from .update import check_update_flags
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Job:
     out_dtype: str
     resuming: bool = False  # set when the output is claimed (see output.claim_output)
     run_token: str | None = None  # rank 0's lock token, checked by the other ranks
+    run: int = 0  # this run's number in details.json's runs (set on rank 0 when the output is claimed)
 
 
 _UNSUPPORTED_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
@@ -147,6 +149,7 @@ def validate(opts: EncodeOptions) -> Job:
         log.info("--store-std: storing the posterior mean in each latent and its std beside it, so that a "
                  "loader draws a fresh sample every epoch.")
         opts = replace(opts, posterior="mean")
+    check_update_flags(opts.update, opts.prune, opts.overwrite)
     if opts.strategy.startswith(_UNSUPPORTED_STRATEGIES):
         raise UserError(f"--strategy {opts.strategy} is not supported for encoding (its processes cannot report "
                         "failures back).", "Use --strategy ddp (or auto), launched directly, by torchrun or SLURM.")

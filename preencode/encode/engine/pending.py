@@ -14,28 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from ... import clock
-from ...errors import UserError
+from ...store.details import record_run_end
 from ...store.layout import done_indices
-from ...store.logs import manifest_line, read_manifest
+from ...store.logs import manifest_line
+from ...store.manifest import read_entries
 from ...store.resume import Expected, scan_done
 from ...store.shards import shard_summary
 from .job import Job
 from .progress import run_times
+from .update import Assignment, unchanged
 
 log = logging.getLogger(__name__)
 
 
 def manifest_lines(items: list[Any]) -> list[str]:
     return [manifest_line(it.id, it.path, it.input_fingerprint()) for it in items]
-
-
-def check_manifest(output: Path, lines: list[str]) -> None:
-    old = read_manifest(output)
-    if old is not None and old != lines:
-        changed = sum(1 for a, b in zip(old, lines, strict=False) if a != b) + abs(len(old) - len(lines))
-        raise UserError(f"The inputs changed since {output} was started ({len(old)} inputs then, {len(lines)} now, "
-                        f"{changed} differ); ids are positions in the sorted input list and would no longer match.",
-                        "Encode the new inputs into another --output-path, or pass --overwrite to start over.")
 
 
 def _global_rank() -> int:
@@ -55,20 +48,20 @@ def pending_count(job: Job, plan: Any) -> int:
     return sum(1 for item in plan.items if item.index not in done)
 
 
-def finished_summary(job: Job, plan: Any) -> dict[str, Any] | None:
+def finished_summary(job: Job, plan: Any, assignment: Assignment) -> dict[str, Any] | None:
     """The run summary when every input of ``plan`` is already encoded in the job's output, else None.
 
-    Only a resumed job (same settings as the output's) can be finished; its inputs must be those of the
-    output's manifest.
-
-    Raises:
-        UserError: the inputs changed since the output was started.
+    Only a resumed job (same settings as the output's) can be finished; its items have their ids
+    (:func:`~preencode.encode.engine.update.assign`). An update that changes the manifest, or an output holding
+    superseded copies, is never finished here: the run writes the manifest and removes them.
     """
     if not job.resuming or job.options.overwrite or plan.failures:  # scan failures are logged by a run
         return None
-    check_manifest(job.output, [line.rstrip("\n") for line in manifest_lines(plan.items)])
-    scan = scan_done(job.output, Expected.from_details(job.details))  # the cheap check of each done sample
-    if scan.damaged or any(item.index not in scan.done for item in plan.items):
+    if not unchanged(read_entries(job.output), assignment.entries):
+        return None
+    entries = {e.id: e for e in assignment.entries}
+    scan = scan_done(job.output, Expected.from_details(job.details), entries)  # the cheap check of each sample
+    if scan.damaged or scan.superseded or any(item.index not in scan.done for item in plan.items):
         return None
     log.info("Nothing left to encode: all %d inputs of %s are done.", len(plan.items), job.output)
     if _global_rank() != 0:
@@ -81,4 +74,5 @@ def finished_summary(job: Job, plan: Any) -> dict[str, Any] | None:
     if job.options.output_format == "wds":
         summary.update(shard_summary(job.output))  # rewrites the shard list only if a kill left it stale
     summary.update(run_times(clock.command_start(), None, None, time.monotonic(), 0.0))
+    record_run_end(job.output, job.run, {k: summary[k] for k in ("encoded", "skipped", "failed", "rejected")})
     return summary
