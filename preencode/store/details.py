@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-from datetime import UTC, datetime
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 

@@ -21,8 +21,8 @@ from ...store.logs import read_jsonl, write_jsonl
 from ...store.manifest import read_entries, write_entries
 from ...store.names import FAILURES, REJECTED
 from ...store.resume import Expected, remove_damaged, scan_done
-from ...store.supersede import drop_superseded
 from ...store.shards import shard_summary
+from ...store.supersede import drop_superseded
 from ...store.writer import SampleWriter, open_writer
 from .job import Job, parse_devices
 from .loader import EncodeDataModule, FullLengthDataModule
@@ -101,9 +101,10 @@ class _Preparer:
 def run(job: Job, plan: Any, dataset: Any, model: AudioAutoencoder, assignment: Assignment,
         make_batches: Any = None, stop: StopFlag | None = None, windows: int | None = None) -> dict[str, Any]:
     """Encode ``plan`` (its items carrying their ids, see :func:`~preencode.encode.engine.update.assign`) with
-    ``dataset`` and the loaded ``model``; returns the run summary (complete on global rank 0). ``stop`` ends the encoding loop at a batch boundary when a signal sets it; the summary then
-    says ``stopped`` (the signal's name, or ``non-finite`` when the first batches gave only NaN/Inf).
-    ``windows``: about how many windows are left to encode (for the speed choices; None: unknown)."""
+    ``dataset`` and the loaded ``model``; returns the run summary (complete on global rank 0). ``stop`` ends the
+    encoding loop at a batch boundary when a signal sets it; the summary then says ``stopped`` (the signal's
+    name, or ``non-finite`` when the first batches gave only NaN/Inf). ``windows``: about how many windows are
+    left to encode (for the speed choices; None: unknown)."""
     opts = job.options
     stop = stop or StopFlag()
     started = clock.command_start()

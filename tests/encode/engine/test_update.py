@@ -194,7 +194,7 @@ def test_sigkill_during_an_update_then_a_rerun_gives_the_uninterrupted_result(mo
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL  # killed in the middle, not finished
     assert main(args) == 0
-    assert 0 < _summary(killed)["skipped"] and _summary(killed)["encoded"] < 23  # went on where it stopped
+    assert _summary(killed)["skipped"] > 4 and _summary(killed)["encoded"] < 23  # 4 unchanged; went on where it stopped
     assert main(_args(model_files, cfg, clean, fmt, "--update", "--batch-size", "1", "--shard-size", "2")) == 0
     assert _ids(killed) == _ids(clean) and len(_ids(killed)) == 28
     _same(_single(killed), _single(clean))
