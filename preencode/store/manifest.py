@@ -20,6 +20,7 @@ run removes it) or by an interrupted prune; every reader of the output skips it 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +30,7 @@ from .meta import LatentMeta
 from .names import ID_DIGITS, MANIFEST, format_id, is_id
 from .objects import StorePath
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ManifestEntry:
@@ -152,3 +154,13 @@ class ManifestView:
     def why_superseded(self, key: str, meta: LatentMeta) -> str | None:
         """:func:`superseded_why` for the copy of id ``key``."""
         return superseded_why(self.entry(key), meta)
+
+
+def reader_view(root: StorePath) -> ManifestView | None:
+    """The manifest view of a training root (None when it has none; a damaged one is logged and ignored, so
+    that training reads what is there)."""
+    try:
+        return ManifestView.of(root)
+    except UserError as err:
+        log.warning("%s Reading every stored copy of %s.", err.message, root)
+        return None

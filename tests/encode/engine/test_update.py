@@ -201,3 +201,54 @@ def test_sigkill_during_an_update_then_a_rerun_gives_the_uninterrupted_result(mo
     assert verify_tree(killed).ok, verify_tree(killed).problems
     leftovers = [p.name for p in killed.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("fmt", ["npy", "wds"])
+def test_readers_skip_a_copy_an_interrupted_update_left_and_the_next_run_removes_it(model_files, tmp_path, fmt):
+    """The state a kill leaves between committing a changed input's new copy and removing its old one, and a
+    prune killed before its files went: verify, inspect and both training datasets take the manifest's word."""
+    from preencode.data.latent_sample import LatentSource
+    from preencode.data.latent_shards import LatentShardDataset, LatentStreamLoader
+    from preencode.data.pre_encoded import PreEncodedDataset
+    from preencode.tools.summary import summarise
+
+    folder = tmp_path / "audio"
+    write_clips(folder, LENGTHS)
+    cfg = dataset_config(tmp_path, folder)
+    out = tmp_path / "out"
+    assert main(_args(model_files, cfg, out, fmt)) == 0
+    saved = {p.name: p.read_bytes() for p in (out / "0").iterdir()}
+    ids_before = _ids(out)
+    _, changed, deleted = _grow(folder)
+    assert main(_args(model_files, cfg, out, fmt, "--update", "--prune")) == 0
+    after = _single(out)
+    stale, gone = f"{ids_before[changed]:013d}", f"{ids_before[deleted]:013d}"
+    if fmt == "npy":  # the old copy as a second rank would have left it, and the pruned one
+        (out / "1").mkdir()
+        for name, data in saved.items():
+            if name.startswith((stale, gone)):
+                (out / "1" / name).write_bytes(data)
+    else:  # the old shards as they were before the update rewrote them (its new shards have other numbers)
+        for name, data in saved.items():
+            (out / "0" / name).write_bytes(data)
+    copies = _stored(out)
+    assert len(copies[stale]) == 2 and len(copies[gone]) == 1
+
+    result = verify_tree(out)
+    assert result.ok and result.latents == 12, result.problems
+    assert sum("superseded" in w for w in result.warnings) == 2
+    summary = summarise(out)
+    assert sum(n for cause, n in summary.notes.items() if "superseded" in cause) == 2
+    if fmt == "npy":
+        loose = PreEncodedDataset([LatentSource("d", str(out))], use_index_cache=False)
+        found = sorted(Path(r.parts[".npy"].path).name for r in loose.records)
+        assert len(found) == 12 and f"{gone}.npy" not in found
+        assert next(r for r in loose.records if r.key == stale).parts[".npy"].read() == after[stale][0]
+    else:
+        stream = LatentShardDataset([LatentSource("d", str(out))], shuffle=False)
+        seen = [info["latent_filename"] for batch in LatentStreamLoader(stream, batch_size=1) for info in batch.infos]
+        ids = [name.rsplit(":", 1)[1].split(".")[0] for name in seen]
+        assert ids.count(stale) == 1 and gone not in ids
+
+    assert main(_args(model_files, cfg, out, fmt)) == 0  # any next run removes them
+    assert _stored(out)[stale] == [after[stale]] and gone not in _stored(out)
