@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from ... import clock
-from ...store.details import record_run_end
 from ...store.layout import done_indices
 from ...store.logs import manifest_line
 from ...store.manifest import read_entries
@@ -73,5 +72,4 @@ def finished_summary(job: Job, plan: Any, assignment: Assignment) -> dict[str, A
     if job.options.output_format == "wds":
         summary.update(shard_summary(job.output))  # rewrites the shard list only if a kill left it stale
     summary.update(run_times(clock.command_start(), None, None, time.monotonic(), 0.0))
-    record_run_end(job.output, job.run, {k: summary[k] for k in ("encoded", "skipped", "failed", "rejected")})
     return summary

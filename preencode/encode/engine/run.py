@@ -14,7 +14,7 @@ import torch
 from ... import clock
 from ...errors import DatasetError, ResourceError, UserError
 from ...models.autoencoder import AudioAutoencoder
-from ...store.details import record_run_end
+from ...store.details import record_run_end, record_run_start
 from ...store.layout import clean_leftovers, done_indices
 from ...store.lock import check_run_lock
 from ...store.logs import read_jsonl, write_jsonl
@@ -83,6 +83,7 @@ class _Preparer:
             raise ResourceError(f"{problems[0]}.", "Start one run per output folder, on a folder every rank shares.")
         found: tuple[set[int], list[str]] | None = None
         if rank0:
+            record_run_start(out, self.job.run, self.job.options.to_json())
             clean_leftovers(out)
             entries = self.assignment.entries
             if read_entries(out) is None or not unchanged(read_entries(out), entries):

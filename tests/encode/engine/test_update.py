@@ -118,8 +118,9 @@ def test_update_encodes_only_new_and_changed_inputs_and_prune_removes_gone_ones(
     assert [(Path(e.path).name, e.id) for e in pruned] == [(deleted, ids_before[deleted])]
     assert verify_tree(out).ok, verify_tree(out).problems
     runs = json.loads((out / "details.json").read_text())["runs"]
-    ended = [r["counts"] for r in runs if "counts" in r]  # the refused run started, never ended
-    assert len(runs) == 5 and [c["encoded"] for c in ended] == [10, 4, 0, 0] and ended[3]["pruned"] == 1
+    counts = [r["counts"] for r in runs]  # the refused run and the one with nothing to do are not listed
+    assert [c["encoded"] for c in counts] == [10, 4, 0] and counts[1]["changed"] == 1 and counts[2]["pruned"] == 1
+    assert [e.run for e in read_entries(out) or [] if Path(e.path).name in (changed, deleted)] == [2, 1]
     assert not list(out.glob(f"*/{gone}.*"))
 
 
