@@ -123,25 +123,26 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def carry_runs(old: dict[str, Any] | None, new: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """``new`` details carrying the ``runs`` of the ``old`` ones (None: a new output), and the number this run
-    will have. The run itself is listed once it starts encoding (:func:`record_run_start`): a run refused, or
-    with nothing to do, leaves no trace."""
-    runs: list[Any] = []
-    if old is not None:
-        stored = old.get(RUNS)
-        runs = list(stored) if isinstance(stored, list) else [{"started": None, "args": old.get("args")}]
-    return {**new, RUNS: runs}, len(runs) + 1
+def _runs(data: dict[str, Any]) -> list[Any]:
+    """The ``runs`` of details ``data``; a file of before runs were kept gets one entry standing for its runs."""
+    stored = data.get(RUNS)
+    return list(stored) if isinstance(stored, list) else [{"started": None, "args": data.get("args")}]
+
+
+def next_run(data: dict[str, Any]) -> int:
+    """The number the next run of an existing output gets (its details ``data``)."""
+    return len(_runs(data)) + 1
 
 
 def record_run_start(output: StorePath, run: int, args: dict[str, Any]) -> None:
-    """List run ``run`` in ``details.json`` (started now, with its ``args``), unless it is listed already."""
+    """List run ``run`` in ``details.json`` (started now, with its ``args``), unless it is listed already.
+    Called once the run starts encoding: a run refused, or with nothing to do, leaves no trace."""
     details = read_details(output)
-    runs = details.data.get(RUNS)
-    if details.problems or not isinstance(runs, list) or len(runs) != run - 1:
+    runs = _runs(details.data)
+    if details.problems or len(runs) != run - 1:
         return
     runs.append({"started": utc_now(), "args": args})
-    write_details(output, details.data)
+    write_details(output, {**details.data, RUNS: runs})
 
 
 def record_run_end(output: StorePath, run: int, counts: dict[str, Any]) -> None:

@@ -105,18 +105,19 @@ def _encode(opts: EncodeOptions, stop: StopFlag) -> tuple[dict, Job]:
     job = validate(opts)  # configs, flags, checkpoint, output folder: before any model or data work
     with claim_output(job) as job:  # the lock and details.json, before any model or data work too
         from ...data.plan import build_plan
-        from .pending import finished_summary, pending_count
+        from .pending import finished_summary, pending_count, scan_output
         from .update import Assignment, assign
 
         opts = job.options
         plan = None
         assignment: Assignment | None = None
+        scan = scan_output(job)  # read once: by the nothing-left check and the speed choices
         if job.resuming:
             # Same settings and checkpoint as the output's: scan first, so that an output with nothing left
             # to encode costs neither the model nor Lightning.
             plan = build_plan(job.dataset_config)
             assignment = assign(job, plan)
-            finished = finished_summary(job, plan, assignment)
+            finished = finished_summary(job, plan, assignment, scan)
             if finished is not None:
                 return finished, job
         check_lightning(opts)
@@ -144,4 +145,4 @@ def _encode(opts: EncodeOptions, stop: StopFlag) -> tuple[dict, Job]:
             dataset = FullLengthStream(windows, opts.sample_size, chunk_margin(cfg), cfg.downsampling_ratio,
                                        opts.batch_size)
         return run(job, plan, dataset, model, assignment, make_batches=batching_for(job, plan), stop=stop,
-                   windows=None if opts.full_length else pending_count(job, plan)), job
+                   windows=None if opts.full_length else pending_count(plan, scan)), job

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ...data.input_roots import InputRoot
 from ...errors import ResourceError, UserError
-from ...store.details import carry_runs, check_compatible, read_details, write_details
+from ...store.details import RUNS, check_compatible, next_run, read_details, write_details
 from ...store.layout import rank_dirs, remove_output
 from ...store.lock import acquire_output_lock
 from ...store.names import ROOT_FILES
@@ -94,8 +94,7 @@ def claim_output(job: Job) -> Iterator[Job]:
     """Hold ``job.output`` for the run; yields the job with ``resuming``, ``run_token`` and ``run`` set.
 
     On rank 0: create the folder, take its lock (released on any exit), check the settings of an
-    existing output (``--overwrite``: remove our files instead), write ``details.json`` (the ``runs`` of earlier
-    runs kept). A run that
+    existing output (``--overwrite``: remove our files instead), write ``details.json`` for a new output. A run that
     fails before writing any sample leaves a folder it created as it found it.
 
     Raises:
@@ -123,8 +122,11 @@ def claim_output(job: Job) -> Iterator[Job]:
                 remove_output(output)
         else:
             resuming = check_compatible(output, job.details)
-        details, run = carry_runs(read_details(output).data if resuming else None, job.details)
-        write_details(output, details)
+        if resuming:  # a resumed output keeps the details of the run that made it (runs are listed as they start)
+            run = next_run(read_details(output).data)
+        else:
+            run = 1
+            write_details(output, {**job.details, RUNS: []})
         yield replace(job, resuming=resuming, run_token=lock.info.token, run=run)
         finished = True
     finally:

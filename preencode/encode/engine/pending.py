@@ -13,10 +13,9 @@ import time
 from typing import Any
 
 from ... import clock
-from ...store.layout import done_indices
 from ...store.logs import manifest_line
 from ...store.manifest import read_entries
-from ...store.resume import Expected, scan_done
+from ...store.resume import DoneScan, Expected, scan_done
 from ...store.shards import shard_summary
 from .job import Job
 from .progress import run_times
@@ -38,15 +37,28 @@ def _global_rank() -> int:
     return 0
 
 
-def pending_count(job: Job, plan: Any) -> int:
-    """How many inputs of ``plan`` are not encoded in the job's output yet (all of them for a new output)."""
+def scan_output(job: Job) -> DoneScan | None:
+    """What a resume may skip in the job's output, each sample checked cheaply and current by its manifest (None
+    for a new output).
+
+    Raises:
+        UserError: the manifest is damaged.
+    """
     if not job.resuming or job.options.overwrite:
+        return None
+    entries = read_entries(job.output)
+    return scan_done(job.output, Expected.from_details(job.details),
+                     None if entries is None else {e.id: e for e in entries})
+
+
+def pending_count(plan: Any, scan: DoneScan | None) -> int:
+    """How many inputs of ``plan`` are not encoded (sound) in the output yet (all of them for a new output)."""
+    if scan is None:
         return len(plan.items)
-    done = done_indices(job.output)
-    return sum(1 for item in plan.items if item.index not in done)
+    return sum(1 for item in plan.items if item.index not in scan.done)
 
 
-def finished_summary(job: Job, plan: Any, assignment: Assignment) -> dict[str, Any] | None:
+def finished_summary(job: Job, plan: Any, assignment: Assignment, scan: DoneScan | None) -> dict[str, Any] | None:
     """The run summary when every input of ``plan`` is already encoded in the job's output, else None.
 
     Only a resumed job (same settings as the output's) can be finished; its items have their ids
@@ -57,9 +69,7 @@ def finished_summary(job: Job, plan: Any, assignment: Assignment) -> dict[str, A
         return None
     if not unchanged(read_entries(job.output), assignment.entries):
         return None
-    entries = {e.id: e for e in assignment.entries}
-    scan = scan_done(job.output, Expected.from_details(job.details), entries)  # the cheap check of each sample
-    if scan.damaged or scan.superseded or any(item.index not in scan.done for item in plan.items):
+    if scan is None or scan.damaged or scan.superseded or pending_count(plan, scan):
         return None
     log.info("Nothing left to encode: all %d inputs of %s are done.", len(plan.items), job.output)
     if _global_rank() != 0:
