@@ -1,4 +1,4 @@
-"""What is left to encode: this run's inputs checked against the output's manifest, and the summary of a
+"""What is left to encode: the output scanned once (each copy judged by the manifest), and the summary of a
 resumed run with nothing left, found before the model is built or Lightning is imported.
 
 Nothing here writes but a stale shard list: an output whose inputs are all done is only read (its leftovers

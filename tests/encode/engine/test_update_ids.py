@@ -56,3 +56,26 @@ def test_ids_stay_unique_and_stable_and_a_second_application_changes_nothing(run
         assert again.ids == result.ids and unchanged(result.entries, again.entries)
         assert not (again.added or again.changed or again.vanished or again.pruned)
         entries = result.entries
+
+
+def test_a_manifest_of_before_runs_were_recorded_reads_as_run_one_and_resumes_unchanged(tmp_path):
+    from preencode.store.logs import write_manifest
+    from preencode.store.manifest import read_entries
+
+    write_manifest(tmp_path, ['{"fingerprint": {"size": 0}, "id": "0000000000000", "path": "/d/a.wav"}',
+                              '{"fingerprint": {"size": 0}, "id": "0000000000001", "path": "/d/b.wav"}'])
+    old = read_entries(tmp_path)
+    assert [(e.id, e.run, e.present) for e in old or []] == [(0, 1, True), (1, 1, True)]
+    assert unchanged(old, assign_ids(old, _inputs(NAMES[:2], {}), run=2).entries)  # no --update needed
+
+
+def test_a_damaged_manifest_is_one_line_with_the_fix(tmp_path):
+    import pytest
+
+    from preencode.errors import UserError
+    from preencode.store.logs import write_manifest
+    from preencode.store.manifest import read_entries
+
+    write_manifest(tmp_path, ['{"fingerprint": {}, "id": "12", "path": "/d/a.wav"}'])
+    with pytest.raises(UserError, match=r"manifest.jsonl:1: 'id' must be a 13-digit string.*damaged"):
+        read_entries(tmp_path)
