@@ -86,8 +86,9 @@ class _Preparer:
             record_run_start(out, self.job.run, self.job.options.to_json())
             clean_leftovers(out)
             entries = self.assignment.entries
-            if read_entries(out) is None or not unchanged(read_entries(out), entries):
-                write_entries(out, entries)
+            stored = read_entries(out)
+            if stored is None or not unchanged(stored, entries):
+                write_entries(out, entries)  # before anything is encoded: an update's ids are fixed from here on
             scan = scan_done(out, Expected.from_details(self.job.details), {e.id: e for e in entries})
             remove_damaged(scan)
             if scan.superseded:

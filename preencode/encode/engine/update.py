@@ -109,7 +109,8 @@ def check_update_flags(update: bool, prune: bool, overwrite: bool) -> None:
 def refuse_changed(output: Any, old: list[ManifestEntry], result: Assignment) -> UserError:
     """The error of a re-run without ``--update`` whose inputs differ from the output's manifest."""
     present = sum(1 for e in old if e.present)
-    came_back = sum(1 for e in result.entries if e.present) - present - len(result.added)
+    vanished = {e.id for e in old if e.vanished is not None}
+    came_back = sum(1 for e in result.entries if e.id in vanished and e.present)
     parts = [f"{len(result.added)} new", f"{len(result.changed)} changed", f"{len(result.vanished)} gone"]
     if came_back > 0:
         parts.append(f"{came_back} back")
