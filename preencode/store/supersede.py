@@ -124,7 +124,7 @@ def _remove(copies: Iterable[Copy]) -> None:
 def rewrite_shard_without(path: Path, keys: set[str]) -> int:
     """Rewrite the committed shard ``path`` without the members of ``keys`` (order and bytes of the others kept):
     the new shard is written under a temporary name and renamed over the old one; a shard left with no member is
-    deleted. Returns the members kept."""
+    deleted. Returns the members (files) kept."""
     kept = 0
     with tarfile.open(path, mode="r:") as source:
         members = [m for m in source.getmembers() if m.isfile()]
