@@ -39,6 +39,7 @@ import torch
 from ..errors import DatasetError
 from ..store.details import Details, read_details
 from ..store.index import ShardFile, find_shards
+from ..store.manifest import ManifestView, reader_view
 from ..store.objects import ObjectPath, StorePath, is_s3_url
 from ..store.reader import ReadError, Record, stream_shard
 from .batches import Batch, collate_latents
@@ -107,6 +108,7 @@ class LatentShardDataset(torch.utils.data.IterableDataset):
         self.shards: list[_Shard] = []
         self.rules: list[SampleRules] = []
         self.details: list[Details] = []
+        self.manifests: list[ManifestView | None] = []  # per source: superseded copies are skipped
         self.length_ranges: list[tuple[float | None, float | None]] = []
         for i, src in enumerate(sources):
             root = _root(src)
@@ -122,6 +124,7 @@ class LatentShardDataset(torch.utils.data.IterableDataset):
                 raise DatasetError(f"Pre-encoded dataset {src.id!r}: no .tar shards under {root}.",
                                    "Point it at the output of `preencode encode --output-format wds`.")
             self.details.append(details)
+            self.manifests.append(reader_view(root))
             self.shards.extend(_Shard(f, i) for f in found)
             self.rules.append(SampleRules(
                 dataset_id=src.id, random_crop=random_crop, latent_suffix=self.latent_suffix,
@@ -255,6 +258,9 @@ class LatentShardDataset(torch.utils.data.IterableDataset):
             lo, hi = self.length_ranges[shard.source]
             if (lo is not None or hi is not None) and not in_length_range(record.load_meta().seconds_total, lo, hi):
                 return None
+            manifest = self.manifests[shard.source]
+            if manifest is not None and manifest.why_superseded(record.key, record.load_meta()) is not None:
+                return None  # an update replacing it was interrupted: the manifest is the truth
             return load_sample(record, self.rules[shard.source], rng)
         except (ReadError, OSError, ValueError, KeyError, TypeError, EOFError) as err:
             log.warning("Skipping unreadable latent %s: %s", record.location(self.latent_suffix), err)

@@ -1,9 +1,10 @@
 """The plan: every input item of a dataset config, in a deterministic order, plus scan failures.
 
 Items are sorted within each dataset (files by relative path; tar samples by shard path, then
-member order) and datasets follow the config's order. ``item.index`` is the position in this list
-and becomes the 13-digit output id, so the same inputs give the same ids on every run, whatever
-the number of ranks or workers.
+member order) and datasets follow the config's order. ``item.index`` is the position in this list;
+the encode engine then gives each item its 13-digit output id from the output's manifest (the
+position itself for a new output; see :mod:`preencode.encode.engine.update`), so the same inputs give
+the same ids on every run, whatever the number of ranks or workers.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ _INDEX_THREADS = 8
 
 @dataclass
 class Plan:
-    """``items`` in output order (``items[i].index == i``) and the inputs that failed while scanning."""
+    """``items`` in sorted order (``items[i].index == i`` until ids are assigned) and the inputs that failed while
+    scanning."""
 
     items: list[Item] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)

@@ -11,6 +11,8 @@
   ``verify``, ``decode``, resume and the training index (:mod:`~preencode.store.index`);
 * :mod:`~preencode.store.layout`, :mod:`~preencode.store.logs` — what the encode engine needs of a tree:
   what is done, leftovers, the manifest and the failure logs;
+* :mod:`~preencode.store.manifest`, :mod:`~preencode.store.supersede` — the manifest's typed entries (which input
+  an id stands for, which stored copy is current after ``--update``) and removing superseded or pruned copies;
 * :mod:`~preencode.store.ownership`, :mod:`~preencode.store.lock`, :mod:`~preencode.store.resume` — whose
   folder an output is (only our names are ever deleted), one run per output, and the cheap checks of
   what a resume skips.

@@ -1,8 +1,13 @@
 """The details file of an output tree: what made it, read once, its format version checked.
 
 Ours holds ``format_version``, the model and dataset config CONTENTS, ``sample_size``, the checkpoint's
-SHA-256, a ``latent`` section and the run's arguments; a re-run must match it to resume
-(:func:`check_compatible`). stable-audio-tools' holds no ``format_version`` and the config file PATHS; it is
+SHA-256, a ``latent`` section and the last run's arguments; a re-run must match it to resume
+(:func:`check_compatible`). ``runs`` lists every run of the output, oldest first (run ``n`` is ``runs[n - 1]``,
+the number the manifest's entries name): ``started`` (UTC, ISO 8601), ``args``, and once it ends ``finished``
+and ``counts`` (encoded, skipped, failed, rejected; with ``--update`` also added, changed, vanished, pruned).
+Files written before runs were kept have no ``runs``; their first recorded run is run 2 (``runs[0]`` then
+stands for the earlier runs, with ``started`` null). The list is an addition readers may ignore: the format
+version did not change. stable-audio-tools' holds no ``format_version`` and the config file PATHS; it is
 still read (:attr:`Details.is_reference`). A ``format_version`` this version does not read is refused.
 """
 
@@ -12,6 +17,7 @@ import json
 import logging
 import shlex
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +86,8 @@ class Details:
             if key == "skip_padding":  # the flag is --no-skip-padding
                 words += [] if value else ["--no-skip-padding"]
                 continue
-            if key in ("overwrite", "limit_batches", "summary_json") or value is None or value is False:
+            if key in ("overwrite", "update", "prune", "limit_batches", "summary_json") or value is None \
+                    or value is False:
                 continue
             flag = "--" + key.replace("_", "-")
             words += [flag] if value is True else [flag, str(output if key == "output_path" else value)]
@@ -107,6 +114,46 @@ def build_details(*, model_config: dict, dataset_config: dict, sample_size: int,
         "mode": mode,
         "args": args,
     }
+
+
+RUNS = "runs"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _runs(data: dict[str, Any]) -> list[Any]:
+    """The ``runs`` of details ``data``; a file of before runs were kept gets one entry standing for its runs."""
+    stored = data.get(RUNS)
+    return list(stored) if isinstance(stored, list) else [{"started": None, "args": data.get("args")}]
+
+
+def next_run(data: dict[str, Any]) -> int:
+    """The number the next run of an existing output gets (its details ``data``)."""
+    return len(_runs(data)) + 1
+
+
+def record_run_start(output: StorePath, run: int, args: dict[str, Any]) -> None:
+    """List run ``run`` in ``details.json`` (started now, with its ``args``), unless it is listed already.
+    Called once the run starts encoding: a run refused, or with nothing to do, leaves no trace."""
+    details = read_details(output)
+    runs = _runs(details.data)
+    if details.problems or len(runs) != run - 1:
+        return
+    runs.append({"started": utc_now(), "args": args})
+    write_details(output, {**details.data, RUNS: runs})
+
+
+def record_run_end(output: StorePath, run: int, counts: dict[str, Any]) -> None:
+    """Note in ``details.json`` that run ``run`` ended, with its ``counts`` (nothing when the run is not listed)."""
+    details = read_details(output)
+    runs = details.data.get(RUNS)
+    if details.problems or not isinstance(runs, list) or not 1 <= run <= len(runs) or not isinstance(runs[run - 1],
+                                                                                                    dict):
+        return
+    runs[run - 1] = {**runs[run - 1], "finished": utc_now(), "counts": counts}
+    write_details(output, details.data)
 
 
 def write_details(output: StorePath, details: dict[str, Any]) -> None:

@@ -10,6 +10,9 @@ and reused while every folder seen by the scan keeps its modification time: addi
 a file changes its folder's time and invalidates the cache. Editing a file in place does not; delete the
 cache (``PREENCODE_CACHE_DIR``) after doing that.
 
+At the root of an encode output, copies that its manifest says are superseded (an ``--update`` replacing them
+was interrupted, or a prune) are left out (:mod:`preencode.store.manifest`).
+
 A root of shards streamed for training (a folder or an ``s3://`` prefix) needs only its shards and their sizes:
 :func:`find_shards`, one listing, nothing read.
 """
@@ -24,14 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_write
+from .manifest import ManifestView, reader_view
 from .meta import LatentMeta
-from .names import FILELIST, META, SHARD_SUFFIX, is_temporary
+from .names import FILELIST, MANIFEST, META, SHARD_SUFFIX, is_temporary
 from .objects import ObjectPath, StorePath
 from .reader import ReadError, Record, group_names, latent_file_record, read_shard
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3  # 3: superseded copies left out
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,16 @@ def _seconds(meta: LatentMeta) -> float | None:
     return None if meta.seconds_total is None else float(meta.seconds_total)
 
 
+def _add_current(latents: list[IndexedLatent], record: Record, view: ManifestView | None) -> None:
+    """Index ``record`` unless the manifest says it is superseded. Raises ReadError for unreadable metadata."""
+    meta = record.load_meta()
+    why = view.why_superseded(record.id, meta) if view is not None else None
+    if why is not None:
+        log.info("Leaving out %s: superseded, %s.", record.where, why)
+        return
+    latents.append(IndexedLatent(record, _seconds(meta)))
+
+
 def _scan(root: Path, extension: str) -> tuple[list[IndexedLatent], int, list[str]]:
     """Returns (latents, skipped, folders whose modification time guards the cache)."""
     suffix = f".{extension}"
@@ -151,11 +165,14 @@ def _scan(root: Path, extension: str) -> tuple[list[IndexedLatent], int, list[st
             records.extend(listing.records)
             shards.extend(listing.shards)
     latents: list[IndexedLatent] = []
+    view = reader_view(root)
+    if view is not None:
+        folders.append(str(root / MANIFEST))  # a rewritten manifest (an update) invalidates the cache
     for record in sorted(records, key=lambda r: r.parts[suffix].path if suffix in r.parts else ""):
         if not record.is_latent(suffix):
             continue
         try:
-            latents.append(IndexedLatent(record, _seconds(record.load_meta())))
+            _add_current(latents, record, view)
         except ReadError as err:
             skipped += 1
             log.warning("Skipping latent %s: its metadata cannot be read (%s)", record.location(suffix), err)
@@ -170,7 +187,7 @@ def _scan(root: Path, extension: str) -> tuple[list[IndexedLatent], int, list[st
             if not record.is_latent(suffix):
                 continue
             try:
-                latents.append(IndexedLatent(record, _seconds(record.load_meta())))
+                _add_current(latents, record, view)
             except ReadError as err:
                 skipped += 1
                 log.warning("Skipping %s: bad metadata (%s)", record.location(suffix), err)

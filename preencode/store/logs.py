@@ -1,7 +1,8 @@
 """The JSON-lines files at the root of an output tree: the manifest, the failure and rejection logs.
 
-``manifest.jsonl`` lists the sorted inputs the ids refer to, one ``{"fingerprint", "id", "path"}`` object
-per line (keys sorted); it is written once, when the output is created. ``failures.jsonl`` and
+``manifest.jsonl`` lists the inputs the ids refer to, one JSON object per line (keys sorted; its entries are
+typed in :mod:`preencode.store.manifest`); it is written when the output is created and rewritten by an
+``--update`` that changes it, before anything is encoded. ``failures.jsonl`` and
 ``rejected.jsonl`` hold one record per input that was not encoded; they are rewritten whole at the end of
 each run. Every write is atomic; each works on a local tree and on one in S3 (objects written whole).
 """

@@ -3,7 +3,7 @@
 ::
 
     <output>/details.json                 what made the tree (see :mod:`preencode.store.details`)
-    <output>/manifest.jsonl               the sorted input list the ids refer to
+    <output>/manifest.jsonl               the inputs the ids refer to (see :mod:`preencode.store.manifest`)
     <output>/failures.jsonl, rejected.jsonl
     <output>/preencode.lock               held by the run writing the tree (see :mod:`preencode.store.lock`)
     <output>/<rank>/<id>.npy              latent [latent_dim, N] (tokens [n_q, N] when discrete)

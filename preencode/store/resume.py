@@ -27,6 +27,7 @@ import numpy as np
 import numpy.lib.format as npy_format
 
 from .layout import rank_dirs
+from .manifest import ManifestEntry, superseded_why
 from .names import LATENT, META, SAMPLE_SUFFIXES, STD, is_id, is_shard
 from .reader import Part, ReadError, Record, list_folder, read_shard
 
@@ -75,12 +76,14 @@ class DoneScan:
         damaged: one line per damaged sample or shard: where and what is wrong.
         remove: the files to remove before their samples are encoded again.
         damaged_ids: ids known to be in the removed files (a truncated shard may hide more).
+        superseded: ids with a copy that is not current by the manifest (see :mod:`preencode.store.manifest`).
     """
 
     done: set[int] = field(default_factory=set)
     damaged: list[str] = field(default_factory=list)
     remove: list[Path] = field(default_factory=list)
     damaged_ids: set[int] = field(default_factory=set)
+    superseded: set[int] = field(default_factory=set)
 
 
 def _size(part: Part) -> int:
@@ -148,8 +151,19 @@ def check_latent(record: Record, expected: Expected) -> str | None:
     return None
 
 
-def scan_done(output: Path, expected: Expected) -> DoneScan:
-    """The samples of ``output`` a resume may skip, each checked with :func:`check_latent`."""
+def _current(record: Record, entries: dict[int, ManifestEntry] | None) -> bool:
+    """Whether a sound copy is current by the manifest (always, without one)."""
+    if entries is None:
+        return True
+    try:
+        return superseded_why(entries.get(int(record.key)), record.load_meta()) is None
+    except ReadError:
+        return False
+
+
+def scan_done(output: Path, expected: Expected, entries: dict[int, ManifestEntry] | None = None) -> DoneScan:
+    """The samples of ``output`` a resume may skip, each checked with :func:`check_latent`; with the manifest's
+    ``entries`` (by id), a copy that is not current (an input changed, or pruned) is not done either."""
     scan = DoneScan()
     for folder in rank_dirs(output):
         listing = list_folder(folder, folder.name)
@@ -157,7 +171,9 @@ def scan_done(output: Path, expected: Expected) -> DoneScan:
             if not is_id(record.key) or not record.is_latent():
                 continue
             problem = check_latent(record, expected)
-            if problem is None:
+            if problem is None and not _current(record, entries):
+                scan.superseded.add(int(record.key))
+            elif problem is None:
                 scan.done.add(int(record.key))
             else:
                 scan.damaged.append(problem)
@@ -165,7 +181,7 @@ def scan_done(output: Path, expected: Expected) -> DoneScan:
                 scan.remove.extend(Path(record.parts[s].path) for s in SAMPLE_SUFFIXES if s in record.parts)
         for path in listing.shards:
             if is_shard(path.name):
-                _scan_shard(path, expected, scan)
+                _scan_shard(path, expected, scan, entries)
     return scan
 
 
@@ -184,7 +200,7 @@ def _shard_end_problem(path: Path) -> str | None:
     return None
 
 
-def _scan_shard(path: Path, expected: Expected, scan: DoneScan) -> None:
+def _scan_shard(path: Path, expected: Expected, scan: DoneScan, entries: dict[int, ManifestEntry] | None) -> None:
     try:
         problem = _shard_end_problem(path)
         if problem:
@@ -194,20 +210,23 @@ def _scan_shard(path: Path, expected: Expected, scan: DoneScan) -> None:
         scan.damaged.append(f"{err}; the samples it held are encoded again")
         scan.remove.append(path)
         return
-    ids, problems = set(), []
+    ids, problems, superseded = set(), [], set()
     for record in records:
         if is_id(record.key) and record.is_latent():
             ids.add(int(record.key))
             problem = check_latent(record, expected)
             if problem is not None:
                 problems.append(problem)
+            elif not _current(record, entries):
+                superseded.add(int(record.key))
     if problems:
         scan.damaged.append(f"{problems[0]}{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}; "
                             f"the {len(ids)} samples of {path.name} are encoded again")
         scan.remove.append(path)
         scan.damaged_ids |= ids
     else:
-        scan.done |= ids
+        scan.done |= ids - superseded
+        scan.superseded |= superseded
 
 
 def remove_damaged(scan: DoneScan) -> None:

@@ -16,7 +16,7 @@ class EncodedSample:
     """One encoded input.
 
     Attributes:
-        index: the input's position in the sorted input list (its id).
+        index: the input's id (its position in the sorted input list, unless --update numbered it later).
         latent: ``[latent_dim, N]`` (or tokens ``[n_q, N]``).
         meta: what goes to ``<id>.json``.
         std: the posterior std ``[latent_dim, N]`` with ``--store-std``, else ``None``.

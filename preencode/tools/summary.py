@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..store.latent_info import LatentInfo
+from ..store.manifest import ManifestView, reader_view
 from ..store.meta import LatentMeta
 from ..store.names import DETAILS, LATENT, META, STD
 from ..store.objects import ObjectPath, StorePath
@@ -203,10 +204,21 @@ def summarise(root: str | Path | ObjectPath, include_padding: bool = False, mode
         summary.reservoir = Reservoir(sample_size, seed)
     duration = _Duration(tree.details.latent)
     records = iter_records(tree, lambda err: summary.problems.append(str(err)))
+    view = reader_view(tree.root)
     for record in records:
+        if view is not None and record.is_latent() and _superseded(view, record):
+            summary.notes["superseded copies (an interrupted --update or prune; not counted)"] += 1
+            continue
         _add(summary, duration, record)
     summary.seconds, summary.seconds_source = duration.result()
     return summary
+
+
+def _superseded(view: ManifestView, record: Record) -> bool:
+    try:
+        return view.why_superseded(record.id, record.load_meta()) is not None
+    except ReadError:
+        return False  # _add reports it
 
 
 def _add(summary: Summary, duration: _Duration, record: Record) -> None:

@@ -5,7 +5,10 @@ channels and dtype the details file announces; its ``.json`` is an object whose 
 0/1 list of the latent's length and whose ``id`` (when present) equals the file name; the name is a
 13-digit id, unique across ranks and shards; no ``.npy`` lacks its ``.json`` or the reverse; an
 optional ``.std.npz`` holds a finite, non-negative ``std`` of the latent's shape. Over the tree: no
-leftover temporaries (names starting with "." or ending in ".tmp"), a readable details file and logs.
+leftover temporaries (names starting with "." or ending in ".tmp"), a readable details file and logs, and
+every input of the manifest (pruned ones apart) has a latent, a failure or a rejection record. A copy that
+the manifest says is superseded (its input changed, or was pruned, and the run replacing it was interrupted)
+is not current data: it is reported as a warning and not counted (:mod:`preencode.store.manifest`).
 The files are listed and read by :mod:`preencode.store.reader`, as the training loader reads them.
 """
 
@@ -17,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
 from ..store.latent_info import LatentInfo
 from ..store.logs import read_jsonl
+from ..store.manifest import ManifestView
 from ..store.names import FAILURES, LATENT, MANIFEST, META, REJECTED, SAMPLE_SUFFIXES, STD, is_id
 from ..store.objects import ObjectPath, StorePath
 from ..store.reader import ReadError, Record, Tree, iter_records, open_tree
@@ -193,13 +198,19 @@ def verify_tree(root: str | Path | ObjectPath, model_config: str | Path | None =
     info = details.latent
     seen: dict[str, str] = {}
     first: dict[str, str] = {}
+    view = _manifest_view(tree.root, result)
     for record in iter_records(tree, lambda err: result.problems.append(str(err))):
+        why = _superseded(view, record)
+        if why is not None:
+            result.warnings.append(f"{record.where}: superseded, {why}; not current data (the next encode run of "
+                                   "this output removes it)")
+            continue
         check_record(record, info, seen, first, result)
     if tree.shard is not None:  # one shard: its members only
         if result.latents == 0:
             result.problems.append(f"{root}: no latents found")
         return result
-    _check_coverage(tree.root, seen, result, details.encode_command(str(root)))
+    _check_coverage(tree.root, view, seen, result, details.encode_command(str(root)))
     if not tree.ranks:
         result.problems.append(f"{tree.root}: no rank folders (0/, 1/, ...); is this an encode output folder?")
     elif result.latents == 0:
@@ -212,20 +223,31 @@ def _logged_indices(path: StorePath) -> set[int]:
     return {r["index"] for r in records if isinstance(r.get("index"), int)}
 
 
-def _check_coverage(root: StorePath, seen: dict[str, str], result: Verification, command: str | None,
-                    shown: int = 5) -> None:
-    """Every input of the manifest must have a latent, a failure record or a rejection record."""
+def _manifest_view(root: StorePath, result: Verification) -> ManifestView | None:
+    try:
+        return ManifestView.of(root)
+    except UserError as err:
+        result.problems.append(err.message.rstrip("."))
+        return None
+
+
+def _superseded(view: ManifestView | None, record: Record) -> str | None:
+    if view is None or not record.is_latent() or view.entry(record.id) is None:
+        return None
+    try:
+        return view.why_superseded(record.id, record.load_meta())
+    except ReadError:
+        return None  # check_record reports it
+
+
+def _check_coverage(root: StorePath, view: ManifestView | None, seen: dict[str, str], result: Verification,
+                    command: str | None, shown: int = 5) -> None:
+    """Every input of the manifest (pruned ones apart) must have a latent, a failure record or a rejection
+    record."""
     manifest = root / MANIFEST
-    if not manifest.exists():
+    if view is None:
         return
-    inputs: dict[str, str] = {}
-    problems: list[str] = []
-    for entry in read_jsonl(manifest, problems):
-        if "id" in entry:
-            inputs[str(entry["id"])] = str(entry.get("path", "?"))
-        elif entry:
-            problems.append(f"{manifest}: a line without an id")
-    result.problems.extend(problems)
+    inputs = {f"{e.id:013d}": e.path for e in view.entries.values() if e.pruned is None}
     logged = _logged_indices(root / FAILURES) | _logged_indices(root / REJECTED)
     missing = [i for i in sorted(inputs) if i not in seen and int(i) not in logged]
     if missing:
@@ -234,7 +256,7 @@ def _check_coverage(root: StorePath, seen: dict[str, str], result: Verification,
         finish = f"; to finish them, run: {command}" if command else "; re-run the encode command to finish them"
         result.problems.append(f"{manifest}: {len(missing)} input(s) have no latent and no failure or rejection "
                                f"record: {examples}{more}{finish}")
-    unknown = sorted(set(seen) - set(inputs))
+    unknown = sorted(set(seen) - {f"{i:013d}" for i in view.entries})
     if unknown:
         result.problems.append(f"{manifest}: {len(unknown)} latent id(s) are not in the manifest, e.g. {unknown[0]}")
 

@@ -22,6 +22,7 @@ from .limits import cap_workers, check_window_memory
 from .options import EncodeOptions
 from .output import check_output_location
 from .remote import RemoteOutput, check_remote_location
+from .update import check_update_flags
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Job:
     def where(self) -> StorePath:
         """Where the output is: the S3 prefix, or the folder."""
         return self.remote.root if self.remote is not None else self.output
+    run: int = 0  # this run's number in details.json's runs (set on rank 0 when the output is claimed)
 
 
 _UNSUPPORTED_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
@@ -156,6 +158,11 @@ def validate(opts: EncodeOptions) -> Job:
         log.info("--store-std: storing the posterior mean in each latent and its std beside it, so that a "
                  "loader draws a fresh sample every epoch.")
         opts = replace(opts, posterior="mean")
+    check_update_flags(opts.update, opts.prune, opts.overwrite)
+    if opts.update and opts.output_path.startswith("s3://"):
+        raise UserError("--update is not supported for an s3:// output yet (replacing a changed input's sample "
+                        "there would mean rewriting whole shard objects).",
+                        "Encode the new inputs into a new --output-path prefix and list both in the training config.")
     if opts.strategy.startswith(_UNSUPPORTED_STRATEGIES):
         raise UserError(f"--strategy {opts.strategy} is not supported for encoding (its processes cannot report "
                         "failures back).", "Use --strategy ddp (or auto), launched directly, by torchrun or SLURM.")

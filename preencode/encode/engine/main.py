@@ -32,6 +32,13 @@ def format_summary(s: dict) -> str:
              f"Audio: {s['audio_hours']:.4f} h ({s['audio_seconds']:.1f} s)"
              + (f", {100 * padding:.0f}% of the window samples were padding not encoded" if padding else "")
              + f". Output: {s['output']}"]
+    update = s.get("update")
+    if update:
+        lines.append(f"Update: {update['added']} new input(s), {update['changed']} changed, "
+                     f"{update['vanished']} gone and kept, {update['pruned']} gone and pruned.")
+        for what, key in (("gone, latent kept (--prune removes it)", "vanished"), ("pruned", "pruned")):
+            for gone in s.get(key, [])[:10]:
+                lines.append(f"  {what}: {gone['id']:013d} {gone['path']}")
     if s.get("shards"):
         lines.append(f"Shards: {s['shards']}, listed in {s['shard_list']}; WebDataset URL: {s['shard_urls']}")
     if s["encoded"]:
@@ -105,15 +112,18 @@ def _encode(opts: EncodeOptions, stop: StopFlag) -> tuple[dict, Job]:
     with claim(job) as job:  # the lock and details.json, before any model or data work too
         from ...data.plan import build_plan
         from .pending import finished_summary, pending_count, scan_output
+        from .update import Assignment, assign
 
         opts = job.options
         plan = None
+        assignment: Assignment | None = None
         scan = scan_output(job)  # read once: by the nothing-left check and the speed choices
         if job.resuming:
             # Same settings and checkpoint as the output's: scan first, so that an output with nothing left
             # to encode costs neither the model nor Lightning.
             plan = build_plan(job.dataset_config)
-            finished = finished_summary(job, plan, scan)
+            assignment = assign(job, plan)
+            finished = finished_summary(job, plan, assignment, scan)
             if finished is not None:
                 return finished, job
         check_lightning(opts)
@@ -125,8 +135,9 @@ def _encode(opts: EncodeOptions, stop: StopFlag) -> tuple[dict, Job]:
 
         # The checkpoint is checked (strictly) before the dataset is scanned, which can take long.
         model = load_autoencoder(job.model_config, opts.ckpt_path, half=opts.model_half, device="cpu")
-        if plan is None:
+        if plan is None or assignment is None:
             plan = build_plan(job.dataset_config)
+            assignment = assign(job, plan)
         cfg = job.model_config
         windows = AudioWindowDataset(
             plan.items, cfg.sample_rate, cfg.in_channels, opts.sample_size, random_crop=job.dataset_config.random_crop,
@@ -139,5 +150,5 @@ def _encode(opts: EncodeOptions, stop: StopFlag) -> tuple[dict, Job]:
 
             dataset = FullLengthStream(windows, opts.sample_size, chunk_margin(cfg), cfg.downsampling_ratio,
                                        opts.batch_size)
-        return run(job, plan, dataset, model, make_batches=batching_for(job, plan), stop=stop,
+        return run(job, plan, dataset, model, assignment, make_batches=batching_for(job, plan), stop=stop,
                    windows=None if opts.full_length else pending_count(plan, scan)), job

@@ -37,6 +37,8 @@ class EncodeOptions:
     posterior: str = "sample"
     seed: int = 0
     overwrite: bool = False
+    update: bool = False
+    prune: bool = False
     skip_padding: bool = True
     full_length: bool = False
     output_format: str = "npy"
@@ -88,6 +90,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="seed of posterior noise and random crops; each sample's draw depends only on it and the id")
     ours.add_argument("--overwrite", action="store_true",
                       help="delete an existing output made with other settings and start over")
+    ours.add_argument("--update", action="store_true",
+                      help="the inputs changed since the output was made: encode only new inputs (new ids after the "
+                      "largest one) and changed ones (under their old ids); gone inputs are reported and their "
+                      "latents kept (without it, a changed input list is refused)")
+    ours.add_argument("--prune", action="store_true",
+                      help="with --update: remove the latents of inputs that are gone")
     ours.add_argument("--no-skip-padding", dest="skip_padding", action="store_false",
                       help="encode every window in full, padding included (the reference's behaviour)")
     ours.add_argument("--full-length", action="store_true",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ...data.input_roots import InputRoot
 from ...errors import ResourceError, UserError
-from ...store.details import check_compatible, write_details
+from ...store.details import RUNS, check_compatible, next_run, read_details, write_details
 from ...store.layout import rank_dirs, remove_output
 from ...store.lock import acquire_output_lock
 from ...store.names import ROOT_FILES
@@ -91,10 +91,10 @@ def storage_error(err: OSError, output: Path) -> ResourceError:
 
 @contextlib.contextmanager
 def claim_output(job: Job) -> Iterator[Job]:
-    """Hold ``job.output`` for the run; yields the job with ``resuming`` and ``run_token`` set.
+    """Hold ``job.output`` for the run; yields the job with ``resuming``, ``run_token`` and ``run`` set.
 
     On rank 0: create the folder, take its lock (released on any exit), check the settings of an
-    existing output (``--overwrite``: remove our files instead), write ``details.json``. A run that
+    existing output (``--overwrite``: remove our files instead), write ``details.json`` for a new output. A run that
     fails before writing any sample leaves a folder it created as it found it.
 
     Raises:
@@ -122,9 +122,12 @@ def claim_output(job: Job) -> Iterator[Job]:
                 remove_output(output)
         else:
             resuming = check_compatible(output, job.details)
-        if not resuming:  # a resumed output keeps the details of the run that made it
-            write_details(output, job.details)
-        yield replace(job, resuming=resuming, run_token=lock.info.token)
+        if resuming:  # a resumed output keeps the details of the run that made it (runs are listed as they start)
+            run = next_run(read_details(output).data)
+        else:
+            run = 1
+            write_details(output, {**job.details, RUNS: []})
+        yield replace(job, resuming=resuming, run_token=lock.info.token, run=run)
         finished = True
     finally:
         if not finished and ownership is Ownership.NEW and not rank_dirs(output):

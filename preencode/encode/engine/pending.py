@@ -1,4 +1,4 @@
-"""What is left to encode: this run's inputs checked against the output's manifest, and the summary of a
+"""What is left to encode: the output scanned once (each copy judged by the manifest), and the summary of a
 resumed run with nothing left, found before the model is built or Lightning is imported.
 
 Nothing here writes but a stale shard list: an output whose inputs are all done is only read (its leftovers
@@ -13,29 +13,20 @@ import time
 from typing import Any
 
 from ... import clock
-from ...errors import UserError
-from ...store.logs import manifest_line, read_manifest
-from ...store.objects import StorePath
+from ...store.logs import manifest_line
+from ...store.manifest import read_entries
 from ...store.resume import DoneScan, Expected, scan_done
 from ...store.s3_output import remote_shard_summary
 from ...store.shards import shard_summary
 from .job import Job
 from .progress import run_times
+from .update import Assignment, unchanged
 
 log = logging.getLogger(__name__)
 
 
 def manifest_lines(items: list[Any]) -> list[str]:
     return [manifest_line(it.id, it.path, it.input_fingerprint()) for it in items]
-
-
-def check_manifest(output: StorePath, lines: list[str]) -> None:
-    old = read_manifest(output)
-    if old is not None and old != lines:
-        changed = sum(1 for a, b in zip(old, lines, strict=False) if a != b) + abs(len(old) - len(lines))
-        raise UserError(f"The inputs changed since {output} was started ({len(old)} inputs then, {len(lines)} now, "
-                        f"{changed} differ); ids are positions in the sorted input list and would no longer match.",
-                        "Encode the new inputs into another --output-path, or pass --overwrite to start over.")
 
 
 def _global_rank() -> int:
@@ -48,14 +39,21 @@ def _global_rank() -> int:
 
 
 def scan_output(job: Job) -> DoneScan | None:
-    """What a resume may skip in the job's output, each sample checked cheaply (None for a new output)."""
+    """What a resume may skip in the job's output, each sample checked cheaply and current by its manifest (None
+    for a new output).
+
+    Raises:
+        UserError: the manifest is damaged.
+    """
     if not job.resuming or job.options.overwrite:
         return None
-    if job.remote is not None:
+    if job.remote is not None:  # (--update is refused for an S3 output: its copies are all current)
         from .remote import remote_done
 
         return remote_done(job)[0]
-    return scan_done(job.output, Expected.from_details(job.details))
+    entries = read_entries(job.output)
+    return scan_done(job.output, Expected.from_details(job.details),
+                     None if entries is None else {e.id: e for e in entries})
 
 
 def pending_count(plan: Any, scan: DoneScan | None) -> int:
@@ -65,19 +63,18 @@ def pending_count(plan: Any, scan: DoneScan | None) -> int:
     return sum(1 for item in plan.items if item.index not in scan.done)
 
 
-def finished_summary(job: Job, plan: Any, scan: DoneScan | None) -> dict[str, Any] | None:
+def finished_summary(job: Job, plan: Any, assignment: Assignment, scan: DoneScan | None) -> dict[str, Any] | None:
     """The run summary when every input of ``plan`` is already encoded in the job's output, else None.
 
-    Only a resumed job (same settings as the output's) can be finished; its inputs must be those of the
-    output's manifest.
-
-    Raises:
-        UserError: the inputs changed since the output was started.
+    Only a resumed job (same settings as the output's) can be finished; its items have their ids
+    (:func:`~preencode.encode.engine.update.assign`). An update that changes the manifest, or an output holding
+    superseded copies, is never finished here: the run writes the manifest and removes them.
     """
     if not job.resuming or job.options.overwrite or plan.failures:  # scan failures are logged by a run
         return None
-    check_manifest(job.where, [line.rstrip("\n") for line in manifest_lines(plan.items)])
-    if scan is None or scan.damaged or pending_count(plan, scan):
+    if not unchanged(read_entries(job.where), assignment.entries):
+        return None
+    if scan is None or scan.damaged or scan.superseded or pending_count(plan, scan):
         return None
     log.info("Nothing left to encode: all %d inputs of %s are done.", len(plan.items), job.where)
     if _global_rank() != 0:
