@@ -253,3 +253,12 @@ def test_readers_skip_a_copy_an_interrupted_update_left_and_the_next_run_removes
 
     assert main(_args(model_files, cfg, out, fmt)) == 0  # any next run removes them
     assert _stored(out)[stale] == [after[stale]] and gone not in _stored(out)
+
+
+def test_update_of_an_s3_output_is_refused_before_any_work(model_files, tmp_path, capsys):
+    write_clips(tmp_path / "audio", [100, 200])
+    cfg = dataset_config(tmp_path, tmp_path / "audio")
+    argv = encode_args(model_files, cfg, "s3://bucket/latents", "--output-format", "wds", "--update")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--update is not supported for an s3:// output" in err and "Traceback" not in err
