@@ -48,7 +48,8 @@ def _contents(root: str | Path) -> dict[str, tuple[bytes, bytes]]:
 def test_two_processes_killed_and_resumed_write_what_one_local_run_writes(model_files, tmp_path, s3_bucket,
                                                                           aws_env, capsys):
     folder = tmp_path / "audio"
-    write_clips(folder, [200 + 37 * i for i in range(16)])
+    clips = 40  # 20 shards: room for the kill to land mid-run even when the listing below is slow
+    write_clips(folder, [200 + 37 * (i % 16) for i in range(clips)])
     cfg = dataset_config(tmp_path, folder)
     url = f"s3://{s3_bucket}/runs/enc"
     common = ("--output-format", "wds", "--shard-size", "2", "--posterior", "mean", "--batch-size", "1")
@@ -61,7 +62,7 @@ def test_two_processes_killed_and_resumed_write_what_one_local_run_writes(model_
     os.killpg(proc.pid, signal.SIGKILL)
     out, _ = proc.communicate()
     shards = [k for k in keys(aws_env, s3_bucket) if k.endswith(".tar")]
-    assert 2 <= len(shards) < 8, out
+    assert 2 <= len(shards) < clips // 2, out
     assert "runs/enc/preencode.lock" in keys(aws_env, s3_bucket)  # the killed run's lock, taken over below
     left = sorted(spool.iterdir())  # the killed processes' spools: at most their open shards
     out = _finish(_run(args, spool))
@@ -70,7 +71,7 @@ def test_two_processes_killed_and_resumed_write_what_one_local_run_writes(model_
     local = tmp_path / "local"
     _finish(_run(encode_args(model_files, cfg, local, *common)))
     remote, here = _contents(url), _contents(local)
-    assert sorted(remote) == sorted(here) and len(here) == 16
+    assert sorted(remote) == sorted(here) and len(here) == clips
     assert remote == here  # same ids, same bytes
     names = keys(aws_env, s3_bucket, "runs/enc/")
     assert {n.split("/", 2)[2] for n in names if "/" not in n.split("/", 2)[2]} == {
@@ -80,8 +81,8 @@ def test_two_processes_killed_and_resumed_write_what_one_local_run_writes(model_
     assert sorted(listed) == sorted(n.split("/", 2)[2] for n in names if n.endswith(".tar"))
     capsys.readouterr()
     assert main(["verify", url]) == 0
-    assert capsys.readouterr().out.startswith(f"OK: 16 latents in {url} verified")
-    assert "16 skipped" in _finish(_run(args[:args.index("--devices")]))  # done: nothing encoded again
+    assert capsys.readouterr().out.startswith(f"OK: {clips} latents in {url} verified")
+    assert f"{clips} skipped" in _finish(_run(args[:args.index("--devices")]))  # done: nothing encoded again
 
 
 def test_loose_files_in_s3_are_refused_with_the_reason(model_files, tmp_path, s3_bucket, capsys):
