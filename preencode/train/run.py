@@ -204,7 +204,9 @@ def train(opts: TrainOptions, callbacks: list[L.Callback] | None = None) -> Path
     """
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    from .data_scale import DataScaleCheck
     from .demos import DemoCallback
+    from .progress import TrainingProgress
 
     check_options(opts)
     config = load_training_config(opts.model_config)
@@ -235,15 +237,16 @@ def train(opts: TrainOptions, callbacks: list[L.Callback] | None = None) -> Path
     if training.demo is not None:
         seconds = (config.sample_size or config.min_input_length) / config.sample_rate
         all_callbacks.append(DemoCallback(training.demo, save_dir / "demos", seconds, seed=opts.seed))
+    all_callbacks += [TrainingProgress(opts.progress), DataScaleCheck()]
     all_callbacks += callbacks or []
     trainer = L.Trainer(accelerator="auto", devices=opts.devices, num_nodes=opts.num_nodes, strategy=opts.strategy,
                         precision=opts.precision, accumulate_grad_batches=opts.accum_batches,  # type: ignore[arg-type]
                         gradient_clip_val=opts.gradient_clip_val, max_steps=opts.max_steps or -1, max_epochs=-1,
                         callbacks=all_callbacks, logger=logger, log_every_n_steps=1, default_root_dir=str(save_dir),
-                        enable_model_summary=False, num_sanity_val_steps=0,
+                        enable_model_summary=False, enable_progress_bar=False, num_sanity_val_steps=0,
                         limit_val_batches=1.0 if val_loader else 0)
     trainer.fit(module, loader, val_loader, ckpt_path=opts.ckpt_path)
     last = save_dir / "checkpoints" / "last.ckpt"
-    trainer.save_checkpoint(last)
+    trainer.save_checkpoint(last, weights_only=False)  # the whole state, to resume from (as ModelCheckpoint's)
     log.info("Saved %s at step %d", last, trainer.global_step)
     return last
