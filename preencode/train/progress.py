@@ -87,7 +87,7 @@ class TrainingProgress(L.Callback):
         if self.mode == "none":
             return
         step = trainer.global_step
-        if step == self.shown:  # gradient accumulation: no optimiser step this batch
+        if step == self.shown or step == 0:  # gradient accumulation: no optimiser step this batch
             return
         now = time.monotonic()
         if self.first_step is None:
