@@ -70,7 +70,8 @@ def test_whole_demo_with_its_fine_tune_prints_each_line_once_and_no_warning(fres
     assert steps[0].startswith("step 1/40 | loss ") and steps[-1].startswith("step 40/40 | loss ")
     assert all(" steps/s | ETA " in line for line in steps) and len(steps) <= 12
     assert f"Saved {finetuned}/run/checkpoints/last.ckpt at step 40" in err
-    assert (finetuned / "generated.wav").is_file() and "Next, on your own data" in proc.stdout
+    assert len(list(out.glob("0/*.npy"))) == 4 and (finetuned / "generated.wav").is_file()
+    assert "Next, on your own data" in proc.stdout
 
 
 def test_demo_encode_prints_each_line_once_and_reports_its_wall_time_then_resumes_with_nothing_to_do(demo_data,
