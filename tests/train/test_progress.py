@@ -67,3 +67,10 @@ def test_interval_and_clock():
     assert clock(0) == "00:00:00" and clock(3725.4) == "01:02:05" and clock(float("inf")) == "?"
     with pytest.raises(ValueError, match="valid: auto, bar, log, none"):
         TrainingProgress("fancy")
+
+
+def test_bar_shows_steps_loss_rate_and_eta_on_one_line(capsys, monkeypatch):
+    run_steps(TrainingProgress("bar"), fake_trainer(40), 40, monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("training: 40/40 steps |") and last.endswith("loss 0.025 | 2.00 steps/s | ETA 00:00:00")
