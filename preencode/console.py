@@ -49,6 +49,13 @@ QUIET: tuple[tuple[str, str], ...] = (
     (r"Couldn't infer the batch indices", "--full-length batches are built by the dataset; the writer needs no "
                                           "indices"),
     (r"LeafSpec", "a deprecation inside Lightning's use of torch's pytree, not ours to fix"),
+    # Training (preencode train): choices of ours Lightning warns about, and what our progress says instead.
+    (r"You defined a `validation_step` but have no `val_dataloader`",
+     "validation runs only with --val-dataset-config; without it the module's validation_step is unused"),
+    (r"module\(s\) in eval mode at the start of training",
+     "the frozen pretransform and conditioners (T5) are in eval mode on purpose"),
+    (r"^`Trainer\.fit` stopped: `max_steps=\d+` reached",
+     "our progress shows the last step and the command says where the checkpoint is"),
     # Lightning's distributed banner: our progress line names the ranks.
     (r"^Initializing distributed: GLOBAL_RANK", "Lightning's per-rank start-up line"),
     (r"All distributed processes registered", "Lightning's distributed banner"),

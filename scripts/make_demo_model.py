@@ -101,7 +101,9 @@ def model_config() -> dict:
         "sample_rate": vae["sample_rate"],
         "audio_channels": vae["audio_channels"],
         "model": {
-            "pretransform": {"type": "autoencoder", "iterate_batch": True, "config": vae["model"]},
+            # scale: the demo VAE's latents of the demo audio have a std of about 0.1 (`preencode inspect
+            # demo_output`); dividing by it gives the diffusion model data of std about 1.
+            "pretransform": {"type": "autoencoder", "iterate_batch": True, "scale": 0.1, "config": vae["model"]},
             "conditioning": {"configs": [
                 {"id": "prompt", "type": "t5", "config": {"t5_model_name": T5_PLACEHOLDER, "max_length": 16}},
                 {"id": "seconds_start", "type": "number", "config": {"min_val": 0, "max_val": 512}},

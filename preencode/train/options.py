@@ -38,6 +38,7 @@ class TrainOptions:
     logger: str = "csv"
     max_steps: int | None = None
     name: str = "preencode"
+    progress: str = "auto"
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TrainOptions:
@@ -76,6 +77,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logger", choices=LOGGERS, default="csv")
     p.add_argument("--max-steps", type=positive_int, default=None)
     p.add_argument("--name", default="preencode", help="run/project name for wandb")
+    p.add_argument("--progress", choices=("auto", "bar", "log", "none"), default="auto",
+                   help="progress display (step/max-steps, loss, steps/s, ETA): a bar on a terminal, else a log "
+                        "line every tenth of --max-steps (at most 1000 steps apart; 100 without --max-steps)")
 
 
 def run_train(args: argparse.Namespace) -> int:

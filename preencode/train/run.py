@@ -242,7 +242,9 @@ def train(opts: TrainOptions, callbacks: list[L.Callback] | None = None) -> Path
 def _train(opts: TrainOptions, callbacks: list[L.Callback], request: StopRequest) -> Path:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    from .data_scale import DataScaleCheck
     from .demos import DemoCallback
+    from .progress import TrainingProgress
 
     check_options(opts)
     config = load_training_config(opts.model_config)
@@ -274,12 +276,12 @@ def _train(opts: TrainOptions, callbacks: list[L.Callback], request: StopRequest
     if training.demo is not None:
         seconds = (config.sample_size or config.min_input_length) / config.sample_rate
         all_callbacks.append(DemoCallback(training.demo, save_dir / "demos", seconds, seed=opts.seed))
-    all_callbacks += [*callbacks, StopAtStepBoundary(request, last)]
+    all_callbacks += [TrainingProgress(opts.progress), DataScaleCheck(), *callbacks, StopAtStepBoundary(request, last)]
     trainer = L.Trainer(accelerator="auto", devices=opts.devices, num_nodes=opts.num_nodes, strategy=opts.strategy,
                         precision=opts.precision, accumulate_grad_batches=opts.accum_batches,  # type: ignore[arg-type]
                         gradient_clip_val=opts.gradient_clip_val, max_steps=opts.max_steps or -1, max_epochs=-1,
                         callbacks=all_callbacks, logger=logger, log_every_n_steps=1, default_root_dir=str(save_dir),
-                        enable_model_summary=False, num_sanity_val_steps=0,
+                        enable_model_summary=False, enable_progress_bar=False, num_sanity_val_steps=0,
                         limit_val_batches=1.0 if val_loader else 0)
     request.graceful = True  # from here on a signal stops at the next step boundary, with a checkpoint
     try:
@@ -292,6 +294,6 @@ def _train(opts: TrainOptions, callbacks: list[L.Callback], request: StopRequest
             from None
     finally:
         module.non_finite.summary()
-    trainer.save_checkpoint(last)
+    trainer.save_checkpoint(last, weights_only=False)  # the whole state, to resume from (as ModelCheckpoint's)
     log.info("Saved %s at step %d", last, trainer.global_step)
     return last

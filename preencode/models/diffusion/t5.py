@@ -32,6 +32,8 @@ from torch import Tensor, nn
 from ...errors import UserError
 
 log = logging.getLogger(__name__)
+#: T5 models whose loading was announced in this process.
+_ANNOUNCED: set[str] = set()
 
 # Widths of the models the reference knows by name (it accepts no others).
 T5_MODEL_DIMS = {
@@ -121,7 +123,9 @@ class T5Conditioner(nn.Module):
                             "Use the T5 model the checkpoint was trained with.")
         encoder = encoder.eval().requires_grad_(False).to(torch.float16)
         self.__dict__["_frozen"] = (tokenizer, encoder)
-        log.info("Loaded T5 encoder %s (float16, frozen)", name)
+        if name not in _ANNOUNCED:  # the demo trains then generates: one model, one line
+            _ANNOUNCED.add(name)
+            log.info("Loaded T5 encoder %s (float16, frozen)", name)
         return tokenizer, encoder
 
     def forward(self, texts: list[Any], device: torch.device | str) -> tuple[Tensor, Tensor]:
