@@ -60,7 +60,8 @@ Next, on your own data (README.md, "Your own data"):
          --dataset-config my_dataset.json --output-path my_latents
   3. preencode inspect my_latents      # the suggested scale for your diffusion model's config
   4. preencode verify my_latents       # every input encoded, failed or rejected, nothing damaged
-  5. preencode decode my_latents/0/0000000000000.npy --ckpt-path vae_model.ckpt -o first.wav"""
+  5. preencode decode my_latents/0/0000000000000.npy --ckpt-path vae_model.ckpt -o first.wav
+  6. fine-tune Stable Audio Open on them: the section "Fine-tune Stable Audio Open" of README.md"""
 
 
 def encode_argv(data: Path, output: Path) -> list[str]:
