@@ -90,16 +90,23 @@ class DiffusionTrainingModule(L.LightningModule):
 
     # ---- training -----------------------------------------------------------------------------
     def training_step(self, batch: Batch | None, batch_idx: int) -> torch.Tensor | None:
-        if batch is None:  # every sample of the batch was unreadable or rejected
-            return None
-        self.skipped_samples += batch.skipped
         cfg = self.training_config
-        cond = self.conditioning(batch)
-        use_mask = cfg.mask_padding and self.mask_rng.random() > cfg.mask_padding_dropout
-        x0, mask = self.prepare_input(batch)
-        kept = self.non_finite.keep_finite(x0, mask, batch.infos)
-        if kept is None:  # no sample of the batch is finite
-            return None
+        kept = None
+        if batch is not None:  # None: every sample of the batch was unreadable or rejected
+            self.skipped_samples += batch.skipped
+            cond = self.conditioning(batch)
+            use_mask = cfg.mask_padding and self.mask_rng.random() > cfg.mask_padding_dropout
+            x0, mask = self.prepare_input(batch)
+            kept = self.non_finite.keep_finite(x0, mask, batch.infos)  # None: no sample of the batch is finite
+        if batch is None or kept is None:
+            if self.trainer.world_size == 1:
+                return None  # the step is skipped
+            # Lightning does not allow one rank to skip a step under DDP (the others would wait for it in the
+            # gradient all-reduce): this rank adds zero gradients to the step instead.
+            trainable = [p for p in self.diffusion.parameters() if p.requires_grad]
+            zero = torch.stack([p.sum() for p in trainable]).sum() * 0.0
+            check_loss(zero, self.trainer)  # the ranks decide on the loss together: this one takes part
+            return zero
         if kept[0] is not x0:  # some were dropped: the conditioning of the others only
             x0, mask, infos = kept
             cond = self.conditioning(Batch(x0, infos))
