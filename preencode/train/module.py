@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.loaders import Batch
+from ..errors import DatasetError
 from ..models.diffusion.model import ConditionedDiffusionModel
 from ..models.diffusion.training_config import TrainingConfig
 from .ema import EMA
@@ -32,6 +33,8 @@ from .objectives import build_objective
 from .timesteps import DistributionShift, TimestepSampler
 
 log = logging.getLogger(__name__)
+#: Batches in a row with no usable sample after which training stops: the data is unusable, not unlucky.
+MAX_EMPTY_BATCHES = 100
 
 VALIDATION_TIMESTEPS = (0.1, 0.3, 0.5, 0.7, 0.9)
 # stable-audio-tools' training wrapper also saves its loss module's constant weight; nothing to restore
@@ -68,6 +71,7 @@ class DiffusionTrainingModule(L.LightningModule):
         self.encode_posterior = encode_posterior
         self.skipped_samples = 0
         self.non_finite = NonFiniteSamples()
+        self.empty_batches = 0  # batches in a row that had no usable sample
         self.validation_losses: dict[float, list[float]] = {t: [] for t in VALIDATION_TIMESTEPS}
 
     # ---- inputs -------------------------------------------------------------------------------
@@ -100,6 +104,11 @@ class DiffusionTrainingModule(L.LightningModule):
             kept = self.non_finite.keep_finite(x0, mask, batch.infos)  # None: no sample of the batch is finite
         if batch is None or kept is None:
             if self.trainer.world_size == 1:
+                self.empty_batches += 1
+                if self.empty_batches >= MAX_EMPTY_BATCHES:
+                    raise DatasetError(f"No usable sample in {self.empty_batches} batches in a row: every sample "
+                                       "was unreadable, rejected or held NaN/Inf latents (the log names them).",
+                                       "Check the dataset (preencode verify on its output folder) and re-run.")
                 return None  # the step is skipped
             # Lightning does not allow one rank to skip a step under DDP (the others would wait for it in the
             # gradient all-reduce): this rank adds zero gradients to the step instead.
@@ -107,6 +116,7 @@ class DiffusionTrainingModule(L.LightningModule):
             zero = torch.stack([p.sum() for p in trainable]).sum() * 0.0
             check_loss(zero, self.trainer)  # the ranks decide on the loss together: this one takes part
             return zero
+        self.empty_batches = 0
         if kept[0] is not x0:  # some were dropped: the conditioning of the others only
             x0, mask, infos = kept
             cond = self.conditioning(Batch(x0, infos))

@@ -134,3 +134,22 @@ def test_the_final_checkpoint_is_not_saved_with_non_finite_weights(tmp_path):
     with pytest.raises(TrainingDiverged, match=r"diffusion_ema\.ema_model\.model\.transformer\.project_in\.weight"):
         train(options(tmp_path, 1, checkpoint_every=100), callbacks=[PoisonAtEnd()])
     assert not list((tmp_path / "run").rglob("*.ckpt"))
+
+
+def test_a_dataset_with_no_usable_sample_stops_with_one_line(tmp_path, monkeypatch, capsys):
+    """Without the stop, a dataset of NaN latents "trained" to --max-steps with exit 0, every step skipped."""
+    from preencode.train import module
+
+    monkeypatch.setattr(module, "MAX_EMPTY_BATCHES", 5)
+    opts = options(tmp_path, 10)
+    for path in (tmp_path / "lat").rglob("*.npy"):
+        values = np.load(path)
+        values[:] = np.nan
+        np.save(path, values)
+    argv = ["train", "--model-config", opts.model_config, "--dataset-config", opts.dataset_config,
+            "--save-dir", opts.save_dir, "--max-steps", "10", "--batch-size", "8", "--num-workers", "0",
+            "--logger", "none"]
+    assert cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "No usable sample in 5 batches in a row" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
