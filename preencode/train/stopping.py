@@ -9,30 +9,23 @@ process at once (checkpoints already written are whole: Lightning writes them th
 
 Lightning installs a SIGTERM handler of its own when training starts, which leaves the loop at the end of the
 batch without a checkpoint (and exit code 0); ours replaces it for the duration of training. DataLoader workers
-ignore both signals (:func:`ignore_in_worker`): Ctrl-C reaches every process of the terminal's group, and a
-worker that died of it would fail the run with a traceback instead of stopping it.
+ignore both signals (:func:`~preencode.signals.ignore_in_worker`, shared with encoding).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import signal
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import lightning as L
 
-from ..errors import Interrupted
+from ..signals import StopSignal, catch_stop_signals, ignore_in_worker
 
-log = logging.getLogger(__name__)
-
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+__all__ = ["StopAtStepBoundary", "StopRequest", "TrainingStopped", "ignore_in_worker", "stop_on_signals"]
 
 
 class TrainingStopped(Exception):
@@ -45,48 +38,17 @@ class TrainingStopped(Exception):
 
 
 @dataclass
-class StopRequest:
+class StopRequest(StopSignal):
     """Set by a signal; ``graceful`` while the Trainer runs (a signal then waits for the step boundary)."""
 
-    signum: int | None = None
-    graceful: bool = False
-
-    @property
-    def requested(self) -> bool:
-        return self.signum is not None
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + (self.signum or signal.SIGINT)
-
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if self.signum is not None:  # the second signal: stop now
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        self.signum = signum
-        if not self.graceful:
-            raise Interrupted(f"interrupted by {name} before training started", self.exit_code, fix=None)
-        log.warning("%s received: stopping after the current step with a checkpoint (send it again to stop at "
-                    "once).", name)
+    work: str = "training"
+    boundary: str = "the current step with a checkpoint"
+    fix: str | None = None
 
 
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[StopRequest]:
+def stop_on_signals() -> contextlib.AbstractContextManager[StopRequest]:
     """SIGINT and SIGTERM handled by a :class:`StopRequest` inside the block (in the main thread only)."""
-    request = StopRequest()
-    if threading.current_thread() is not threading.main_thread():
-        yield request
-        return
-    previous: dict[int, Any] = {s: signal.getsignal(s) for s in SIGNALS}
-    for s in SIGNALS:
-        signal.signal(s, request.handle)
-    try:
-        yield request
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+    return catch_stop_signals(StopRequest())
 
 
 class StopAtStepBoundary(L.Callback):
@@ -117,8 +79,3 @@ class StopAtStepBoundary(L.Callback):
             trainer.save_checkpoint(self.checkpoint)
             raise TrainingStopped(trainer.global_step, self.checkpoint)
 
-
-def ignore_in_worker(worker_id: int) -> None:
-    """``worker_init_fn`` of the training DataLoaders: workers leave stopping to the main process."""
-    for s in SIGNALS:
-        signal.signal(s, signal.SIG_IGN)
